@@ -1,0 +1,5 @@
+"""Checkpoints: atomic saving, clear load errors, and conversion of pretrained ViT weights."""
+from .matting_checkpointer import INIT_CHECKPOINT_HINT, CheckpointError, MattingCheckpointer
+from .pretrained import convert_vit_checkpoint, load_pretrained_state_dict
+
+__all__ = [k for k in globals() if not k.startswith("_")]

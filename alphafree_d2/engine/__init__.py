@@ -1,0 +1,13 @@
+"""Training: the trainer, epoch-based schedules and what the train script wires together."""
+from .defaults import (
+    build_ddp_model,
+    build_hooks,
+    build_trainer,
+    check_init_checkpoint,
+    check_output_dir,
+    resolve_device,
+)
+from .schedule import epochs_to_iters, resolve_schedule, warmup_multistep_lr
+from .trainer import MattingTrainer
+
+__all__ = [k for k in globals() if not k.startswith("_")]

@@ -1,0 +1,100 @@
+"""What ``tools/lazyconfig_train_net.py`` wires together: device choice, output-folder safety,
+the trainer and its hooks. Kept here so the script stays a thin detectron2-style entry point."""
+import logging
+import os
+
+import torch
+
+from detectron2.config import instantiate
+from detectron2.engine import create_ddp_model, default_writers, hooks
+from detectron2.utils import comm
+
+from ..checkpoint import INIT_CHECKPOINT_HINT, CheckpointError
+from .trainer import MattingTrainer
+
+__all__ = [
+    "resolve_device",
+    "check_output_dir",
+    "check_init_checkpoint",
+    "build_ddp_model",
+    "build_trainer",
+    "build_hooks",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_device(device):
+    """"auto" -> "cuda" when a GPU is visible, else "cpu"; "cuda" without a GPU is an error."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(
+            f"train.device={device!r} but no CUDA device is visible; use train.device=cpu or auto"
+        )
+    return device
+
+
+def check_output_dir(output_dir, resume):
+    """Refuse to start a new run over checkpoints of an earlier one, unless resuming."""
+    last = os.path.join(output_dir, "last_checkpoint")
+    if not resume and os.path.exists(last):
+        with open(last) as f:
+            name = f.read().strip()
+        raise FileExistsError(
+            f"{output_dir} already holds the checkpoints of a run (last: {name}). Pass --resume "
+            f"to continue it, or choose another train.output_dir=... to start a new run; "
+            f"nothing was overwritten."
+        )
+
+
+def check_init_checkpoint(cfg, will_resume):
+    """Fail at once (before building data or model) when the initial weights are missing."""
+    path = cfg.train.init_checkpoint
+    if path and not will_resume and "://" not in path and not os.path.isfile(path):
+        raise CheckpointError(f"train.init_checkpoint={path} does not exist.\n{INIT_CHECKPOINT_HINT}")
+
+
+def build_ddp_model(model, cfg):
+    """Wrap in DistributedDataParallel when there are several processes (GLOO on CPU)."""
+    kwargs = dict(cfg.train.ddp)
+    if cfg.train.device == "cpu":
+        kwargs["device_ids"] = None
+    return create_ddp_model(model, **kwargs)
+
+
+def build_trainer(cfg, model, data_loader, optimizer):
+    amp = cfg.train.amp
+    return MattingTrainer(
+        model,
+        data_loader,
+        optimizer,
+        device_type="cuda" if str(cfg.train.device).startswith("cuda") else "cpu",
+        amp_enabled=amp.enabled,
+        amp_dtype=amp.get("dtype", "float16"),
+    )
+
+
+def build_hooks(cfg, checkpointer, test_fn):
+    """detectron2's standard hooks: timer, LR schedule, checkpoints and writers (main process),
+    evaluation every ``cfg.train.eval_period`` iterations and at the end."""
+    main = comm.is_main_process()
+    return [
+        hooks.IterationTimer(),
+        hooks.LRScheduler(scheduler=instantiate(cfg.lr_multiplier)),
+        hooks.PeriodicCheckpointer(
+            checkpointer,
+            period=cfg.train.checkpointer.period,
+            max_iter=cfg.train.max_iter,
+            max_to_keep=cfg.train.checkpointer.max_to_keep,
+        )
+        if main
+        else None,
+        hooks.EvalHook(cfg.train.eval_period, test_fn),
+        hooks.PeriodicWriter(
+            default_writers(cfg.train.output_dir, cfg.train.max_iter),
+            period=cfg.train.log_period,
+        )
+        if main
+        else None,
+    ]
