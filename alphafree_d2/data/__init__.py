@@ -1,0 +1,40 @@
+"""Data for trimap-supervised matting: readers, trimap generation, datasets, the mapper.
+
+Importing this package registers the built-in datasets (lazily; see ``datasets/builtin.py``).
+"""
+
+from . import datasets  # ensure the builtin datasets are registered
+from .augmentation import RandomScale, build_matting_augmentations
+from .dataset_mapper import MattingDatasetMapper
+from .datasets import (
+    ensure_demo_dataset,
+    load_coco_matting_json,
+    load_matting_folder,
+    register_all_matting_datasets,
+    register_coco_matting_dataset,
+    register_matting_dataset,
+)
+from .io import read_alpha, read_image, read_trimap, snap_trimap, trimap_to_label
+from .trimap import alpha_to_mask, alpha_to_trimap, generate_trimaps, mask_to_trimap, rng_for
+
+__all__ = [
+    "MattingDatasetMapper",
+    "RandomScale",
+    "build_matting_augmentations",
+    "register_matting_dataset",
+    "register_coco_matting_dataset",
+    "register_all_matting_datasets",
+    "load_matting_folder",
+    "load_coco_matting_json",
+    "ensure_demo_dataset",
+    "alpha_to_trimap",
+    "alpha_to_mask",
+    "mask_to_trimap",
+    "generate_trimaps",
+    "rng_for",
+    "read_image",
+    "read_alpha",
+    "read_trimap",
+    "snap_trimap",
+    "trimap_to_label",
+]

@@ -1,0 +1,145 @@
+import copy
+import logging
+
+import numpy as np
+import torch
+
+from detectron2.config import configurable
+from detectron2.data import detection_utils as utils
+from detectron2.data import transforms as T
+
+from .augmentation import build_matting_augmentations
+from .io import read_alpha, read_image, read_trimap
+
+__all__ = ["MattingDatasetMapper"]
+
+# The trimap travels through the transforms as a segmentation map with these classes, so that
+# whatever a transform fills in (padding, rotated corners; any other value) reads back as unknown.
+_SEG_BG, _SEG_UNKNOWN, _SEG_FG = 1, 2, 3
+
+
+def _trimap_to_seg(trimap):
+    """{0, 128, 255} uint8 trimap -> {1, 2, 3} uint8 segmentation map."""
+    seg = np.full(trimap.shape, _SEG_UNKNOWN, dtype=np.uint8)
+    seg[trimap == 0] = _SEG_BG
+    seg[trimap == 255] = _SEG_FG
+    return seg
+
+
+def _seg_to_label(seg):
+    """{1, 2, 3} segmentation map (plus fill values) -> float32 label {0, 0.5, 1}."""
+    label = np.full(seg.shape, 0.5, dtype=np.float32)
+    label[seg == _SEG_BG] = 0.0
+    label[seg == _SEG_FG] = 1.0
+    return label
+
+
+# Transforms that change colours, not geometry: they leave the matte alone.
+_PHOTOMETRIC = (T.BlendTransform, T.ColorTransform)
+
+
+def _transform_alpha(transforms, alpha):
+    """Apply the geometric transforms to a float (H, W) matte with the image's interpolation;
+    padding is filled with alpha 0, photometric transforms are skipped."""
+    for t in transforms.transforms:
+        if isinstance(t, _PHOTOMETRIC):
+            continue
+        if isinstance(t, T.PadTransform):
+            alpha = T.PadTransform(t.x0, t.y0, t.x1, t.y1, pad_value=0.0).apply_image(alpha)
+        else:
+            alpha = t.apply_image(alpha)
+    return np.clip(alpha, 0.0, 1.0)
+
+
+class MattingDatasetMapper:
+    """
+    Turn a matting dataset record into a model input, with the trimap as the label.
+
+    Steps:
+
+    1. Read the image (``file_name``) as uint8 RGB or BGR (``image_format``): grayscale is
+       replicated, an alpha channel dropped, 16-bit scaled to 8-bit. Check its size against the
+       record's ``height``/``width``.
+    2. Read the trimap (``trimap_file_name``) and snap it to {0, 128, 255} with JPEG-safe thresholds
+       (< 85 -> 0, >= 170 -> 255, otherwise 128); a 0/255 mask label stays binary. Read the alpha
+       (``alpha_file_name``) as float in [0, 1] when the record has one. Raise if a label's size
+       differs from the image's, naming both files.
+    3. Apply ``augmentations`` (a ``T.AugmentationList``) to ``T.AugInput(image, sem_seg=...)``:
+       the image with its own interpolation, the trimap as a segmentation map (nearest), so values
+       stay exact. The same geometric transforms are applied to the alpha (bilinear; photometric
+       ones such as ``T.RandomBrightness`` are skipped). Pixels that transforms add (crop
+       padding) are unknown in the trimap and 0 in the alpha. Augmentations see the
+       trimap as ``sem_seg`` with classes 1 (background), 2 (unknown), 3 (foreground).
+    4. Return a deep copy of the record plus ``"image"`` (uint8 tensor (3, H, W)), ``"trimap"``
+       (float32 (1, H, W), values exactly {0, 0.5, 1}) and ``"alpha"`` (float32 (1, H, W), in
+       [0, 1], only when the record has ``alpha_file_name``). ``"height"``/``"width"`` keep the
+       original image size.
+
+    Training (``is_train=True``) requires a trimap. For testing, pass no augmentations: the
+    output is the full image at its original size, for the evaluator.
+    """
+
+    @configurable
+    def __init__(self, is_train: bool, *, augmentations, image_format: str = "RGB"):
+        """
+        Args:
+            is_train: whether the mapper is used for training (a trimap label is then required).
+            augmentations: list of ``T.Augmentation`` / ``T.Transform``, e.g. from
+                :func:`build_matting_augmentations`; empty for testing.
+            image_format: ``"RGB"`` or ``"BGR"``, channel order of the output image.
+        """
+        if image_format not in ("RGB", "BGR"):
+            raise ValueError(f"image_format must be 'RGB' or 'BGR', got {image_format!r}")
+        self.is_train = is_train
+        self.augmentations = T.AugmentationList(augmentations)
+        self.image_format = image_format
+        mode = "training" if is_train else "inference"
+        logging.getLogger(__name__).info(
+            f"[MattingDatasetMapper] Augmentations used in {mode}: {augmentations}"
+        )
+
+    @classmethod
+    def from_config(cls, cfg, is_train: bool = True):
+        # yacs-style configs: the AM-2K recipe at cfg.INPUT.CROP.SIZE when it is absolute.
+        crop = cfg.INPUT.CROP.SIZE if cfg.INPUT.CROP.TYPE == "absolute" else (512, 512)
+        augs = build_matting_augmentations("am2k", crop_size=tuple(crop)) if is_train else []
+        return {"is_train": is_train, "augmentations": augs, "image_format": cfg.INPUT.FORMAT}
+
+    def __call__(self, dataset_dict):
+        """
+        Args:
+            dataset_dict (dict): a record from ``DatasetCatalog`` (see the class docstring).
+        Returns:
+            dict: the record plus "image", "trimap" and, when available, "alpha".
+        """
+        dataset_dict = copy.deepcopy(dataset_dict)
+        image_file = dataset_dict["file_name"]
+        image = read_image(image_file, self.image_format)
+        utils.check_image_size(dataset_dict, image)
+
+        trimap_file = dataset_dict.get("trimap_file_name")
+        if trimap_file is None and self.is_train:
+            raise KeyError(
+                f"{image_file}: the record has no 'trimap_file_name'; training needs a trimap label"
+            )
+        trimap = None if trimap_file is None else read_trimap(trimap_file)
+        alpha_file = dataset_dict.get("alpha_file_name")
+        alpha = None if alpha_file is None else read_alpha(alpha_file)
+        for label, label_file in ((trimap, trimap_file), (alpha, alpha_file)):
+            if label is not None and label.shape != image.shape[:2]:
+                raise ValueError(
+                    f"size mismatch: image {image_file} is {image.shape[1]}x{image.shape[0]} (WxH) "
+                    f"but its label {label_file} is {label.shape[1]}x{label.shape[0]}"
+                )
+
+        aug_input = T.AugInput(image, sem_seg=None if trimap is None else _trimap_to_seg(trimap))
+        transforms = self.augmentations(aug_input)
+        image = aug_input.image
+
+        dataset_dict["image"] = torch.as_tensor(np.ascontiguousarray(image.transpose(2, 0, 1)))
+        if trimap is not None:
+            dataset_dict["trimap"] = torch.from_numpy(_seg_to_label(aug_input.sem_seg))[None]
+        if alpha is not None:
+            alpha = _transform_alpha(transforms, alpha).astype(np.float32)
+            dataset_dict["alpha"] = torch.from_numpy(np.ascontiguousarray(alpha))[None]
+        return dataset_dict

@@ -1,0 +1,24 @@
+"""Matting datasets: folder and COCO-json registration, the procedural demo, and the built-in
+datasets (registered on import, lazily)."""
+
+from . import builtin as _builtin  # ensure the builtin datasets are registered
+from .builtin import register_all_matting_datasets
+from .demo import ensure_demo_dataset, generate_demo_dataset, render_demo_sample
+from .register_coco import (
+    coco_annotation_mask,
+    load_coco_matting_json,
+    register_coco_matting_dataset,
+)
+from .register_matting import load_matting_folder, register_matting_dataset
+
+__all__ = [
+    "register_all_matting_datasets",
+    "register_matting_dataset",
+    "load_matting_folder",
+    "register_coco_matting_dataset",
+    "load_coco_matting_json",
+    "coco_annotation_mask",
+    "ensure_demo_dataset",
+    "generate_demo_dataset",
+    "render_demo_sample",
+]
