@@ -1,6 +1,14 @@
 """alphafree_d2: train image-matting models on trimaps only, as a detectron2 plugin.
 
-``import alphafree_d2`` registers everything the plugin adds to detectron2's registries and
-catalogs (datasets, the meta-architecture) and re-exports the public API.
+``import alphafree_d2`` registers what the plugin adds to detectron2: the datasets
+(``demo_*``, ``am2k_*``, ``p3m*``) in ``DatasetCatalog``/``MetadataCatalog`` (lazily: nothing is
+read until a dataset is used) and the ``ViTMatte`` meta-architecture in ``META_ARCH_REGISTRY``.
 """
+from . import data  # noqa: F401  (registers datasets)
+from . import modeling  # noqa: F401  (registers the meta-architecture)
+from .config import add_alphafree_config
+from .data import MattingDatasetMapper, register_matting_dataset
+from .evaluation import MattingEvaluator, matting_metrics
+from .modeling import MattingCriterion, ViTMatte, ddc_loss, known_loss
+
 __version__ = "0.1.0"

@@ -7,10 +7,11 @@ writes ``AM-2K/train/trimap_generated/`` from ``AM-2K/train/mask/`` and
 ``P3M-10k/train/trimap_generated/`` from ``P3M-10k/train/mask/`` (the folders that ``am2k_train``
 and ``p3m10k_train`` read), with the paper's setting: fg and bg eroded separately with elliptical
 kernels drawn in [1, 30] per image at the 640 px reference resolution (Sec. 4.1), seed 0.
-``--mask`` writes coarse segmentation-mask labels into ``mask_generated/`` instead (Appendix B).
-Existing files are kept unless ``--overwrite``. Other settings (e.g. a fixed kernel of Table 6):
-``tools/alpha_to_trimap.py`` into a folder of your choice, registered with
-``alphafree_d2.data.register_matting_dataset``.
+``--mask`` writes coarse segmentation-mask labels into ``mask_generated/`` instead (Appendix B,
+Table 7; dataset ``am2k_train_mask``); ``--kernel-size K`` a fixed erosion kernel into
+``trimap_generated_k<K>/`` (Table 6; ``am2k_train_trimap_k10/20/30``). Existing files are kept
+unless ``--overwrite``. Other settings: ``tools/alpha_to_trimap.py`` into a folder of your choice,
+registered with ``alphafree_d2.data.register_matting_dataset``.
 """
 
 import argparse
@@ -38,6 +39,11 @@ def main(argv=None):
     parser.add_argument(
         "--mask", action="store_true", help="coarse mask labels (Appendix B) into mask_generated/"
     )
+    parser.add_argument(
+        "--kernel-size",
+        type=int,
+        help="fixed erosion kernel (Table 6) into trimap_generated_k<K>/ instead of drawn in [1, 30]",
+    )
     parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
@@ -55,13 +61,19 @@ def main(argv=None):
         return 2
     for name in names:
         split = os.path.join(args.root, _TRAIN_MATTES[name])
-        output = os.path.join(split, "mask_generated" if args.mask else "trimap_generated")
+        if args.mask and args.kernel_size:
+            parser.error("--mask and --kernel-size do not combine")
+        folder = "mask_generated" if args.mask else "trimap_generated"
+        if args.kernel_size:
+            folder += f"_k{args.kernel_size}"
+        output = os.path.join(split, folder)
         try:
             summary = generate_trimaps(
                 os.path.join(split, "mask"),
                 output,
                 seed=args.seed,
                 mask=args.mask,
+                kernel_size=args.kernel_size,
                 workers=args.workers,
                 overwrite=args.overwrite,
             )

@@ -17,6 +17,8 @@ _AM2K_LAYOUT = """\
     train/original/*.jpg            images
     train/mask/*.png                alpha mattes (only used to generate the trimap labels)
     train/trimap_generated/*.png    trimap labels: python datasets/prepare_matting_trimaps.py am2k
+    train/trimap_generated_k<K>/    (Table 6 only) ... am2k --kernel-size K, K in 10, 20, 30
+    train/mask_generated/           (Table 7 only) ... am2k --mask
     validation/original/*.jpg
     validation/mask/*.png
     validation/trimap/*.png"""
@@ -38,6 +40,24 @@ _PREDEFINED = {
         "AM-2K/validation/trimap",
         "AM-2K/validation/mask",
     ),
+    # Ablation labels of the same training images (paper Tables 1, 6, 7), made by
+    # datasets/prepare_matting_trimaps.py with --alpha-labels / --kernel-size K / --mask.
+    "am2k_train_alpha": (
+        _AM2K_LAYOUT,
+        "AM-2K/train/original",
+        "AM-2K/train/trimap_generated",
+        "AM-2K/train/mask",
+    ),
+    "am2k_train_mask": (_AM2K_LAYOUT, "AM-2K/train/original", "AM-2K/train/mask_generated", None),
+    **{
+        f"am2k_train_trimap_k{k}": (
+            _AM2K_LAYOUT,
+            "AM-2K/train/original",
+            f"AM-2K/train/trimap_generated_k{k}",
+            None,
+        )
+        for k in (10, 20, 30)
+    },
     "p3m10k_train": (
         _P3M_LAYOUT,
         "P3M-10k/train/blurred_image",
@@ -63,16 +83,25 @@ def _default_root():
     return os.path.expanduser(os.getenv("DETECTRON2_DATASETS", "datasets"))
 
 
+def _prepare_flags(folder):
+    if folder.endswith("mask_generated"):
+        return " --mask"
+    if "_k" in os.path.basename(folder):
+        return " --kernel-size " + folder.rsplit("_k", 1)[1]
+    return ""
+
+
 def _load_predefined(name, root, layout, image_dir, trimap_dir, alpha_dir):
     for folder in (image_dir, trimap_dir, alpha_dir):
         path = None if folder is None else os.path.join(root, folder)
         if path is not None and not os.path.isdir(path):
             hint = ""
-            if folder.endswith("trimap_generated"):
+            if "_generated" in folder:
                 hint = (
                     "\nThe training trimap labels are generated once from the alpha mattes: "
                     f"python datasets/prepare_matting_trimaps.py --root {root} "
                     + ("am2k" if name.startswith("am2k") else "p3m10k")
+                    + _prepare_flags(folder)
                 )
             raise FileNotFoundError(
                 f"{path}: folder not found. Dataset '{name}' expects, under {root} "
