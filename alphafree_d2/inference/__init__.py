@@ -1,0 +1,44 @@
+"""Inference and deployment: alpha mattes for images of any size on CPU or GPU, cutouts and
+composites, TorchScript/ONNX export."""
+
+from .batch import MattingJob, Problem, collect_inputs, plan_jobs, run_jobs, write_png_atomic
+from .export import (
+    MattingExportModule,
+    compare_onnx,
+    compare_torchscript,
+    export_onnx,
+    export_torchscript,
+)
+from .foreground import composite, estimate_foreground, make_cutout, parse_color
+from .highres import HighResolutionPolicy, decode_tiled, predict_alpha_highres
+from .predictor import (
+    MattingPredictor,
+    build_inference_model,
+    load_inference_weights,
+    resolve_device,
+)
+
+__all__ = [
+    "MattingPredictor",
+    "HighResolutionPolicy",
+    "predict_alpha_highres",
+    "decode_tiled",
+    "build_inference_model",
+    "load_inference_weights",
+    "resolve_device",
+    "estimate_foreground",
+    "make_cutout",
+    "composite",
+    "parse_color",
+    "collect_inputs",
+    "plan_jobs",
+    "run_jobs",
+    "write_png_atomic",
+    "MattingJob",
+    "Problem",
+    "MattingExportModule",
+    "export_torchscript",
+    "export_onnx",
+    "compare_torchscript",
+    "compare_onnx",
+]

@@ -1,0 +1,274 @@
+"""Folders of photos in, alpha mattes / cutouts / composites out: what ``tools/predict.py`` runs.
+
+Output layout for an input ``.../<stem>.<ext>``::
+
+    OUTPUT/alpha/<stem>.png       8-bit (or 16-bit) grayscale alpha
+    OUTPUT/cutout/<stem>.png      RGBA: estimated foreground colours + alpha
+    OUTPUT/composite/<stem>.png   RGB, only when a background is given
+
+Rules: every PNG is written to a hidden temporary file in its folder and renamed into place,
+so an interrupted run leaves only complete PNGs (and perhaps a ``.<name>.tmp-*`` file), and a
+later run's "already done" check can trust what it finds. A job whose outputs all exist is
+skipped unless ``overwrite``; otherwise only its missing outputs are written. Inputs that cannot
+be used (missing path, folder without images, undecodable file, two inputs with one stem) are
+reported as :class:`Problem` s and the rest of the batch goes on. Photos are processed upright
+(EXIF orientation applied), so the outputs line up with the input as viewers display it.
+"""
+
+import os
+import sys
+import tempfile
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from alphafree_d2.data.io import read_image
+
+from .foreground import composite, estimate_foreground, make_cutout
+
+__all__ = [
+    "INPUT_EXTENSIONS",
+    "Problem",
+    "MattingJob",
+    "BatchResult",
+    "collect_inputs",
+    "plan_jobs",
+    "read_input_image",
+    "write_png_atomic",
+    "run_jobs",
+]
+
+
+INPUT_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+OUTPUT_KINDS = ("alpha", "cutout", "composite")
+
+
+@dataclass
+class Problem:
+    """An input that was not (fully) processed, and why."""
+
+    path: str
+    reason: str
+
+    def __str__(self):
+        return f"{self.path}: {self.reason}"
+
+
+@dataclass
+class MattingJob:
+    """One input image and the output files it should produce (kind -> path)."""
+
+    source: str
+    stem: str
+    outputs: Dict[str, str]
+
+    def missing_outputs(self) -> List[str]:
+        return [kind for kind, path in self.outputs.items() if not os.path.isfile(path)]
+
+
+@dataclass
+class BatchResult:
+    written: int = 0
+    skipped: int = 0
+    problems: List[Problem] = field(default_factory=list)
+
+
+def collect_inputs(paths: Sequence[str]) -> Tuple[List[str], List[Problem]]:
+    """Expand files and folders (not recursively) into a list of image files.
+
+    A folder contributes its files with an extension in :data:`INPUT_EXTENSIONS` (sorted;
+    hidden files skipped); a file is taken whatever its extension (decoding decides). The same
+    file named twice is kept once.
+
+    Returns:
+        (files, problems): problems for missing paths and folders without images.
+    """
+    files, problems, seen = [], [], set()
+
+    def add(path):
+        key = os.path.realpath(path)
+        if key not in seen:
+            seen.add(key)
+            files.append(path)
+
+    for path in paths:
+        if os.path.isdir(path):
+            images = sorted(
+                os.path.join(path, name)
+                for name in os.listdir(path)
+                if not name.startswith(".")
+                and name.lower().endswith(INPUT_EXTENSIONS)
+                and os.path.isfile(os.path.join(path, name))
+            )
+            if not images:
+                problems.append(
+                    Problem(path, f"folder contains no images ({', '.join(INPUT_EXTENSIONS)})")
+                )
+            for image in images:
+                add(image)
+        elif os.path.isfile(path):
+            add(path)
+        else:
+            problems.append(Problem(path, "no such file or folder"))
+    return files, problems
+
+
+# EXIF orientation (tag 0x0112) -> how to turn the stored pixels upright, as viewers show them.
+_EXIF_ORIENTATION = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.swapaxes(0, 1),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+def exif_orientation(path: str) -> int:
+    """The EXIF orientation of an image file (1, upright, when absent or unreadable)."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return int(im.getexif().get(0x0112, 1))
+    except Exception:  # not an image PIL knows, or broken metadata: pixels as stored
+        return 1
+
+
+def read_input_image(path: str) -> np.ndarray:
+    """uint8 (H, W, 3) RGB as an image viewer shows it: :func:`read_image` (grayscale, RGBA,
+    16-bit handled) turned upright by the EXIF orientation that phone cameras write."""
+    image = read_image(path, "RGB")
+    turn = _EXIF_ORIENTATION.get(exif_orientation(path))
+    return np.ascontiguousarray(turn(image)) if turn else image
+
+
+def plan_jobs(
+    files: Sequence[str], output_dir: str, with_composite: bool
+) -> Tuple[List[MattingJob], List[Problem]]:
+    """One job per file, named by its stem. Files that share a stem (``a/cat.jpg`` and
+    ``b/cat.png``) would overwrite each other's outputs: none of them gets a job, each gets a
+    :class:`Problem` naming the others."""
+    kinds = OUTPUT_KINDS if with_composite else OUTPUT_KINDS[:2]
+    by_stem = defaultdict(list)
+    for path in files:
+        by_stem[os.path.splitext(os.path.basename(path))[0]].append(path)
+    jobs, problems = [], []
+    for path in files:
+        stem = os.path.splitext(os.path.basename(path))[0]
+        clash = by_stem[stem]
+        if len(clash) > 1:
+            others = ", ".join(p for p in clash if p != path)
+            problems.append(
+                Problem(
+                    path,
+                    f"its outputs ({stem}.png) would collide with those of {others}; none of "
+                    f"them was processed (rename one, or run them with different --output)",
+                )
+            )
+            continue
+        outputs = {kind: os.path.join(output_dir, kind, stem + ".png") for kind in kinds}
+        jobs.append(MattingJob(path, stem, outputs))
+    return jobs, problems
+
+
+def write_png_atomic(path: str, array: np.ndarray) -> None:
+    """Write ``array`` as a PNG at ``path``, atomically (temporary file + rename).
+
+    Args:
+        array: uint8 or uint16, (H, W) grayscale, (H, W, 3) RGB or (H, W, 4) RGBA.
+    """
+    if array.ndim == 3:
+        code = {3: cv2.COLOR_RGB2BGR, 4: cv2.COLOR_RGBA2BGRA}[array.shape[2]]
+        array = cv2.cvtColor(array, code)
+    ok, encoded = cv2.imencode(".png", array)
+    if not ok:
+        raise OSError(f"{path}: PNG encoding failed for an array {array.dtype} {array.shape}")
+    folder = os.path.dirname(path) or "."
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.tmp-", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(encoded.tobytes())
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise
+
+
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def alpha_to_png(alpha: np.ndarray, sixteen_bit: bool = False) -> np.ndarray:
+    """float (H, W) in [0, 1] -> uint8 (or uint16) (H, W)."""
+    top, dtype = (65535.0, np.uint16) if sixteen_bit else (255.0, np.uint8)
+    return np.round(np.clip(alpha, 0.0, 1.0) * top).astype(dtype)
+
+
+def run_jobs(
+    predictor: Callable[[np.ndarray], np.ndarray],
+    jobs: Sequence[MattingJob],
+    *,
+    background=None,
+    sixteen_bit: bool = False,
+    overwrite: bool = False,
+    progress: bool = True,
+) -> BatchResult:
+    """Predict and write the outputs of ``jobs``; one failing input does not stop the others.
+
+    Args:
+        predictor: uint8 (H, W, 3) RGB -> float (H, W) alpha in [0, 1], e.g. a
+            :class:`~alphafree_d2.inference.predictor.MattingPredictor`.
+        background: for the "composite" outputs: an RGB colour (3 ints) or a uint8 RGB image.
+        sixteen_bit: write alpha as 16-bit PNG.
+        overwrite: rewrite existing outputs (otherwise only missing ones are written and jobs
+            with all outputs present are skipped).
+    """
+    from tqdm import tqdm
+
+    result = BatchResult()
+    todo = []
+    for job in jobs:
+        if overwrite or job.missing_outputs():
+            todo.append(job)
+        else:
+            result.skipped += 1
+    bar = tqdm(todo, desc="matting", unit="image", disable=not progress)
+    for job in bar:
+        bar.set_postfix_str(os.path.basename(job.source), refresh=False)
+        try:
+            _run_job(predictor, job, background, sixteen_bit, overwrite)
+            result.written += 1
+        except Exception as e:  # report and go on with the rest of the batch
+            message = str(e)
+            if message.startswith(f"{job.source}: "):  # the readers name the file already
+                message = message[len(job.source) + 2 :]
+            problem = Problem(job.source, f"{type(e).__name__}: {message}")
+            result.problems.append(problem)
+            bar.write(f"failed: {problem}", file=sys.stderr)
+    return result
+
+
+def _run_job(predictor, job, background, sixteen_bit, overwrite):
+    kinds = list(job.outputs) if overwrite else job.missing_outputs()
+    image = read_input_image(job.source)
+    alpha = predictor(image)
+    if "alpha" in kinds:
+        write_png_atomic(job.outputs["alpha"], alpha_to_png(alpha, sixteen_bit))
+    if "cutout" in kinds or "composite" in kinds:
+        foreground = estimate_foreground(image, alpha)
+        if "cutout" in kinds:
+            write_png_atomic(job.outputs["cutout"], make_cutout(foreground, alpha))
+        if "composite" in kinds:
+            write_png_atomic(job.outputs["composite"], composite(foreground, alpha, background))

@@ -1,0 +1,171 @@
+"""Alpha mattes for numpy images, on CPU or GPU: the API under ``tools/predict.py``."""
+
+import copy
+import logging
+import os
+from typing import Optional, Union
+
+import numpy as np
+import torch
+
+from detectron2.config import instantiate
+
+from alphafree_d2.checkpoint.matting_checkpointer import CheckpointError, MattingCheckpointer
+
+from .highres import HighResolutionPolicy, predict_alpha_highres
+
+__all__ = ["MattingPredictor", "build_inference_model", "load_inference_weights", "resolve_device"]
+
+logger = logging.getLogger(__name__)
+
+
+def resolve_device(device=None) -> torch.device:
+    """None or "auto" -> CUDA when a GPU is visible, else CPU; "cuda" without a GPU is an error."""
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {str(device)!r} was asked for but no CUDA device is visible")
+    return device
+
+
+class _InferenceCheckpointer(MattingCheckpointer):
+    """Keeps the incompatible keys of the last load, which fvcore only logs."""
+
+    incompatible = None
+
+    def _log_incompatible_keys(self, incompatible):
+        self.incompatible = incompatible
+        super()._log_incompatible_keys(incompatible)
+
+
+def load_inference_weights(model, path):
+    """Load ``path`` into ``model`` and insist that it holds a complete matting model.
+
+    Raises:
+        CheckpointError: when ``path`` is empty, missing or unreadable (MattingCheckpointer),
+            or when it lacks weights of the model (e.g. a converted ViT backbone, which leaves
+            the decoder random) or has weights of other shapes (another config's model).
+    """
+    if not path:
+        raise CheckpointError(
+            "no weights to predict with: the config's train.init_checkpoint is empty. Pass the "
+            "trained model, e.g. train.init_checkpoint=output/demo_ddc/model_final.pth "
+            "(tools/predict.py) or MattingPredictor(cfg, checkpoint=...)."
+        )
+    if "://" not in path and not os.path.isfile(path):
+        raise CheckpointError(
+            f"checkpoint {path} does not exist. Pass the trained model, e.g. "
+            f"train.init_checkpoint=output/<run>/model_final.pth"
+        )
+    checkpointer = _InferenceCheckpointer(model)
+    checkpointer.load(path, checkpointables=[])
+    incompatible = checkpointer.incompatible
+    if incompatible is None:
+        return
+    if incompatible.incorrect_shapes:
+        key, shape_ckpt, shape_model = incompatible.incorrect_shapes[0]
+        raise CheckpointError(
+            f"{path} does not match the config's model: {len(incompatible.incorrect_shapes)} "
+            f"weights differ in shape (e.g. {key}: {tuple(shape_ckpt)} in the checkpoint, "
+            f"{tuple(shape_model)} in the model). Use the config the checkpoint was trained with."
+        )
+    # The criterion holds no weights inference needs; BatchNorm counters matter only to training.
+    missing = [
+        k
+        for k in incompatible.missing_keys
+        if not k.startswith("criterion.") and not k.endswith("num_batches_tracked")
+    ]
+    if missing:
+        parts = sorted({k.split(".")[0] for k in missing})
+        raise CheckpointError(
+            f"{path} lacks {len(missing)} weights of the model (in: {', '.join(parts)}; e.g. "
+            f"{missing[0]}). It looks like a pretrained backbone or another model, not a trained "
+            f"matting model; predicting with it would use random weights. Pass the checkpoint "
+            f"written by tools/lazyconfig_train_net.py (e.g. output/<run>/model_final.pth)."
+        )
+
+
+def build_inference_model(cfg, checkpoint=None, device=None, *, random_init=False):
+    """``cfg.model`` built, loaded (see :func:`load_inference_weights`), moved to ``device``
+    (see :func:`resolve_device`) and put in eval mode.
+
+    Args:
+        checkpoint: default ``cfg.train.init_checkpoint``.
+        random_init: skip loading (for testing export and benchmarks only).
+    """
+    if checkpoint is None:
+        checkpoint = cfg.train.init_checkpoint if "train" in cfg else ""
+    device = resolve_device(device)
+    model = instantiate(copy.deepcopy(cfg.model))
+    if not random_init:
+        load_inference_weights(model, checkpoint)
+    return model.to(device).eval()
+
+
+class MattingPredictor:
+    """Alpha matte of one image, from a LazyConfig and a trained checkpoint.
+
+    The model is built from ``cfg.model``, loaded with :class:`MattingCheckpointer` and run in
+    eval mode under ``torch.inference_mode``. Large images follow ``policy`` (see
+    :mod:`alphafree_d2.inference.highres`).
+
+    Example::
+
+        cfg = LazyConfig.load("configs/am2k_ddc.py")
+        predictor = MattingPredictor(cfg, "output/am2k_ddc/model_final.pth")
+        alpha = predictor(read_image("photo.jpg"))  # (H, W) float32 in [0, 1]
+
+    Args:
+        cfg: a LazyConfig with ``model`` (and ``train.init_checkpoint`` when ``checkpoint`` is
+            None).
+        checkpoint: path (or URL) of the trained weights; default ``cfg.train.init_checkpoint``.
+        device: "cpu", "cuda", "cuda:1", a torch.device, or None / "auto" (CUDA if visible).
+        policy: the high-resolution policy; default :class:`HighResolutionPolicy()`.
+    """
+
+    def __init__(
+        self,
+        cfg,
+        checkpoint: Optional[str] = None,
+        device: Union[str, torch.device, None] = None,
+        *,
+        policy: Optional[HighResolutionPolicy] = None,
+    ):
+        self.model = build_inference_model(cfg, checkpoint, device)
+        self.device = self.model.pixel_mean.device
+        self.policy = policy if policy is not None else HighResolutionPolicy()
+        self.input_format = self.model.input_format
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        """
+        Args:
+            image: uint8 numpy array, (H, W, 3) in RGB order, (H, W) grayscale or (H, W, 4)
+                RGBA (the alpha channel is ignored). The model's ``input_format`` (RGB or BGR)
+                is applied internally.
+
+        Returns:
+            alpha: float32 numpy array (H, W) in [0, 1], 1 = foreground.
+        """
+        image = self._as_rgb(image)
+        if self.input_format == "BGR":
+            image = image[:, :, ::-1]
+        tensor = torch.from_numpy(np.ascontiguousarray(image)).to(self.device)
+        tensor = tensor.permute(2, 0, 1)[None]
+        tensor = tensor.to(torch.float32, memory_format=torch.contiguous_format)
+        with torch.inference_mode():
+            alpha = predict_alpha_highres(self.model, tensor, self.policy)
+        return alpha[0, 0].clamp(0.0, 1.0).float().cpu().numpy()
+
+    @staticmethod
+    def _as_rgb(image):
+        image = np.asarray(image)
+        if image.dtype != np.uint8:
+            raise TypeError(f"expected a uint8 image (0-255), got dtype {image.dtype}")
+        if image.ndim == 2:
+            return np.repeat(image[:, :, None], 3, axis=2)
+        if image.ndim == 3 and image.shape[2] in (3, 4):
+            return image[:, :, :3]
+        raise ValueError(
+            f"expected an image of shape (H, W), (H, W, 3) or (H, W, 4), got {image.shape}"
+        )

@@ -1,0 +1,39 @@
+"""Session fixture: the tiny model of tiny_matting.py saved as a LazyConfig file + checkpoint."""
+
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from detectron2.config import LazyConfig, instantiate
+
+from alphafree_d2.checkpoint.matting_checkpointer import MattingCheckpointer
+from tiny_matting import TINY_CONFIG, randomise
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory):
+    """config_file, checkpoint, cfg (with train.init_checkpoint set) and the model (eval)."""
+    root = tmp_path_factory.mktemp("tiny_model")
+    config_file = root / "tiny_config.py"
+    config_file.write_text(TINY_CONFIG)
+    cfg = LazyConfig.load(str(config_file))
+    torch.manual_seed(0)
+    model = randomise(instantiate(cfg.model)).eval()
+    MattingCheckpointer(model, str(root)).save("model_final")
+    checkpoint = root / "model_final.pth"
+    cfg.train.init_checkpoint = str(checkpoint)
+    return SimpleNamespace(
+        config_file=str(config_file), checkpoint=str(checkpoint), cfg=cfg, model=model
+    )
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """The tiny tensors here gain nothing from intra-op threads, and on a CPU shared with other
+    processes threads waiting for each other made these tests up to 20x slower. Restored after
+    each module, so tests elsewhere keep torch's default."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -1,0 +1,142 @@
+#!/usr/bin/env python
+r"""Alpha mattes, cutouts and composites for images and folders of images.
+
+    python tools/predict.py --config-file configs/am2k_ddc.py --input photos/ extra.jpg \
+        --output out/ train.init_checkpoint=output/am2k_ddc/model_final.pth
+    python tools/predict.py ... --composite white        # or "#00ff00", "0,255,0", bg.jpg
+    python tools/predict.py ... --16bit --device cpu --max-megapixels 2
+
+Writes out/alpha/<stem>.png, out/cutout/<stem>.png (RGBA) and, with --composite,
+out/composite/<stem>.png. Inputs whose outputs all exist are skipped unless --overwrite.
+Unusable inputs are reported and the rest goes on; the exit status is 1 when anything was not
+processed, 2 when the model cannot be loaded. Large images follow the high-resolution policy
+of alphafree_d2/inference/highres.py.
+"""
+
+import argparse
+import os
+import re
+import sys
+
+from detectron2.config import LazyConfig
+from detectron2.utils.logger import setup_logger
+
+from alphafree_d2.checkpoint.matting_checkpointer import CheckpointError
+from alphafree_d2.data.io import read_image
+from alphafree_d2.inference.batch import collect_inputs, plan_jobs, run_jobs
+from alphafree_d2.inference.foreground import parse_color
+from alphafree_d2.inference.highres import MODES, HighResolutionPolicy
+from alphafree_d2.inference.predictor import MattingPredictor
+
+
+def get_parser():
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--config-file", required=True, metavar="FILE", help="LazyConfig file")
+    parser.add_argument(
+        "--input", required=True, nargs="+", metavar="PATH", help="images and/or folders"
+    )
+    parser.add_argument("--output", required=True, metavar="DIR", help="output folder")
+    parser.add_argument("--16bit", dest="sixteen_bit", action="store_true", help="16-bit alpha")
+    parser.add_argument(
+        "--composite",
+        metavar="COLOR_OR_IMAGE",
+        help="also composite over a colour (name, #RRGGBB, R,G,B) or an image file",
+    )
+    parser.add_argument("--overwrite", action="store_true", help="redo existing outputs")
+    parser.add_argument(
+        "--device", default="auto", help="cpu, cuda, cuda:N or auto (CUDA if visible)"
+    )
+    parser.add_argument(
+        "--max-megapixels",
+        type=float,
+        default=HighResolutionPolicy.max_megapixels,
+        help="pixel budget of the ViT pass; larger images follow --highres",
+    )
+    parser.add_argument(
+        "--highres",
+        choices=MODES,
+        default=HighResolutionPolicy.mode,
+        help="guided: ViT on a downscaled copy, decoder at full resolution (tiles); "
+        "resize: all on the downscaled copy, alpha upsampled",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "opts",
+        nargs=argparse.REMAINDER,
+        help="config overrides 'path.key=value', e.g. train.init_checkpoint=model_final.pth",
+    )
+    return parser
+
+
+def is_override(text):
+    """'train.init_checkpoint=x' after the --input list belongs to the overrides, not the inputs
+    (argparse gives a nargs='+' option everything up to the next option)."""
+    return re.match(r"^[A-Za-z_]\w*(\.\w+)*=", text) is not None and not os.path.exists(text)
+
+
+def load_background(spec):
+    """--composite value -> RGB colour tuple or uint8 RGB image (ValueError if neither)."""
+    color = parse_color(spec)
+    if color is not None:
+        return color
+    if not os.path.isfile(spec):
+        raise ValueError(
+            f"--composite {spec!r} is neither a colour (name, #RRGGBB, R,G,B) nor an image file"
+        )
+    return read_image(spec, "RGB")
+
+
+def main(argv=None) -> int:
+    parser = get_parser()
+    args = parser.parse_args(argv)
+    args.opts = [v for v in args.input if is_override(v)] + args.opts
+    args.input = [v for v in args.input if not is_override(v)]
+    setup_logger(name="alphafree_d2")
+    setup_logger(name="fvcore")
+    cfg = LazyConfig.apply_overrides(LazyConfig.load(args.config_file), args.opts)
+    background = None
+    if args.composite is not None:
+        try:
+            background = load_background(args.composite)
+        except ValueError as e:
+            parser.error(str(e))
+
+    files, problems = collect_inputs(args.input)
+    jobs, clashes = plan_jobs(files, args.output, with_composite=background is not None)
+    problems += clashes
+    for problem in problems:
+        print(f"skipped: {problem}", file=sys.stderr)
+
+    if args.overwrite or any(job.missing_outputs() for job in jobs):
+        policy = HighResolutionPolicy(max_megapixels=args.max_megapixels, mode=args.highres)
+        try:
+            predictor = MattingPredictor(cfg, device=args.device, policy=policy)
+        except CheckpointError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+    else:
+        predictor = None  # nothing to do: do not load the model
+    result = run_jobs(
+        predictor,
+        jobs,
+        background=background,
+        sixteen_bit=args.sixteen_bit,
+        overwrite=args.overwrite,
+        progress=not args.no_progress,
+    )
+    problems += result.problems
+    print(
+        f"{result.written} written, {result.skipped} skipped (outputs exist), "
+        f"{len(problems)} not processed; outputs in {args.output}"
+    )
+    if problems:
+        print(f"not processed ({len(problems)}):", file=sys.stderr)
+        for problem in problems:
+            print(f"  {problem}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
