@@ -9,6 +9,7 @@ from . import modeling  # noqa: F401  (registers the meta-architecture)
 from .config import add_alphafree_config
 from .data import MattingDatasetMapper, register_matting_dataset
 from .evaluation import MattingEvaluator, matting_metrics
+from .inference import MattingPredictor
 from .modeling import MattingCriterion, ViTMatte, ddc_loss, known_loss
 
 __version__ = "0.1.0"

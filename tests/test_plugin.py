@@ -43,6 +43,7 @@ def test_public_api():
         "ddc_loss",
         "known_loss",
         "add_alphafree_config",
+        "MattingPredictor",
     ]:
         assert callable(getattr(alphafree_d2, name)), name
 

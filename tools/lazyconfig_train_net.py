@@ -26,6 +26,7 @@ from alphafree_d2.engine import (
     build_trainer,
     check_init_checkpoint,
     check_output_dir,
+    limit_cpu_threads,
     resolve_device,
     resolve_schedule,
 )
@@ -71,6 +72,7 @@ def main(args):
     cfg = LazyConfig.load(args.config_file)
     cfg = LazyConfig.apply_overrides(cfg, args.opts)
     cfg.train.device = resolve_device(cfg.train.device)
+    limit_cpu_threads(cfg.train.device)
     if args.eval_only:
         if not cfg.train.init_checkpoint:
             raise ValueError("--eval-only needs the weights: add train.init_checkpoint=PATH")

@@ -1,10 +1,11 @@
 """Checkpointing that survives being killed mid-write and explains bad files."""
 import os
-import tempfile
 
 import torch
 
 from detectron2.checkpoint import DetectionCheckpointer
+
+from ..utils.file_io import atomic_write
 
 __all__ = ["MattingCheckpointer", "CheckpointError", "INIT_CHECKPOINT_HINT"]
 
@@ -38,28 +39,14 @@ class MattingCheckpointer(DetectionCheckpointer):
         basename = f"{name}.pth"
         path = os.path.join(self.save_dir, basename)
         self.logger.info(f"Saving checkpoint to {path}")
-        self._atomic_write(path, lambda f: torch.save(data, f), binary=True)
+        with atomic_write(path) as f:
+            torch.save(data, f)
         self.tag_last_checkpoint(basename)
 
     def tag_last_checkpoint(self, last_filename_basename):
         path = os.path.join(self.save_dir, "last_checkpoint")
-        self._atomic_write(path, lambda f: f.write(last_filename_basename), binary=False)
-
-    @staticmethod
-    def _atomic_write(path, write, binary):
-        folder = os.path.dirname(path) or "."
-        os.makedirs(folder, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=folder)
-        try:
-            with os.fdopen(fd, "wb" if binary else "w") as f:
-                write(f)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            raise
+        with atomic_write(path, "w") as f:
+            f.write(last_filename_basename)
 
     def load(self, path, checkpointables=None):
         if path and not os.path.isfile(path) and "://" not in path:

@@ -29,13 +29,13 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from concurrent.futures import ProcessPoolExecutor
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
+from ..utils.file_io import write_png
 from .io import IMAGE_EXTENSIONS, read_alpha
 
 __all__ = [
@@ -48,7 +48,6 @@ __all__ = [
     "alpha_to_trimap",
     "alpha_to_mask",
     "list_images",
-    "write_png",
     "record_generation",
     "generate_trimaps",
 ]
@@ -212,24 +211,6 @@ def list_images(folder):
             )
         found[stem] = os.path.join(folder, entry)
     return dict(sorted(found.items()))
-
-
-def write_png(path, array):
-    """Write a uint8/uint16 array as PNG atomically (temp file + rename): an interrupted run never
-    leaves a truncated file behind, and concurrent writers of the same content do not clash."""
-    ok, data = cv2.imencode(".png", array)
-    if not ok:
-        raise ValueError(f"{path}: cannot encode an array of shape {array.shape} as PNG")
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def record_generation(folder, params, *, overwrite=False, remedy="choose another folder"):

@@ -14,6 +14,7 @@ from .trainer import MattingTrainer
 
 __all__ = [
     "resolve_device",
+    "limit_cpu_threads",
     "check_output_dir",
     "check_init_checkpoint",
     "build_ddp_model",
@@ -33,6 +34,17 @@ def resolve_device(device):
             f"train.device={device!r} but no CUDA device is visible; use train.device=cpu or auto"
         )
     return device
+
+
+def limit_cpu_threads(device):
+    """On CPU with several processes per machine (``--num-gpus N`` without GPUs), give each
+    process its share of the cores: N processes with torch's default of one thread per core
+    oversubscribe the machine and slow every step down many times."""
+    local = comm.get_local_size()
+    if device == "cpu" and local > 1:
+        threads = max(1, (os.cpu_count() or 1) // local)
+        torch.set_num_threads(threads)
+        logger.info(f"{local} CPU processes on this machine: {threads} torch thread(s) each")
 
 
 def check_output_dir(output_dir, resume):

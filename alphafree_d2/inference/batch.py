@@ -17,7 +17,6 @@ reported as :class:`Problem` s and the rest of the batch goes on. Photos are pro
 
 import os
 import sys
-import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Sequence, Tuple
@@ -26,6 +25,7 @@ import cv2
 import numpy as np
 
 from alphafree_d2.data.io import read_image
+from alphafree_d2.utils.file_io import write_png
 
 from .foreground import composite, estimate_foreground, make_cutout
 
@@ -185,29 +185,7 @@ def write_png_atomic(path: str, array: np.ndarray) -> None:
     if array.ndim == 3:
         code = {3: cv2.COLOR_RGB2BGR, 4: cv2.COLOR_RGBA2BGRA}[array.shape[2]]
         array = cv2.cvtColor(array, code)
-    ok, encoded = cv2.imencode(".png", array)
-    if not ok:
-        raise OSError(f"{path}: PNG encoding failed for an array {array.dtype} {array.shape}")
-    folder = os.path.dirname(path) or "."
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.tmp-", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(encoded.tobytes())
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+    write_png(path, array)
 
 
 def alpha_to_png(alpha: np.ndarray, sixteen_bit: bool = False) -> np.ndarray:

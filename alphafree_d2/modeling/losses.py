@@ -1027,7 +1027,7 @@ class MattingCriterion(nn.Module):
 
     Args:
         losses: {name: weight} with names from "known", "ddc", "dc", "affinity", "mask_l1",
-            "mask_bce", "alpha_l1".
+            "mask_bce", "alpha_l1". A weight of 0 switches that loss off.
         kernel_size: window size K of DDC / DC / affinity (odd).
         region: "whole" or "unknown": the pairs DDC and DC supervise (see :func:`ddc_loss`).
         padding: "zeros" (sample code) or "valid" (see :func:`select_neighbours`).
@@ -1064,7 +1064,11 @@ class MattingCriterion(nn.Module):
         _check_kernel_padding(kernel_size, padding)
         if region not in REGIONS:
             raise ValueError(f"MattingCriterion: region must be one of {REGIONS}, got {region!r}")
-        self.losses = weights
+        # A zero weight switches a loss off (it is neither computed nor logged), so a policy can
+        # be changed from the command line: model.criterion.losses.ddc=0 model.criterion.losses.dc=10
+        self.losses = {name: w for name, w in weights.items() if w != 0.0}
+        if not self.losses:
+            raise ValueError(f"MattingCriterion: every loss weight is zero in {losses!r}")
         self.kernel_size = kernel_size
         self.region = region
         self.padding = padding

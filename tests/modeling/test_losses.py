@@ -413,6 +413,17 @@ def test_criterion_shares_one_selection(monkeypatch):
     assert len(calls) == 1
 
 
+def test_criterion_zero_weight_switches_a_loss_off(monkeypatch):
+    # What `model.criterion.losses.ddc=0 model.criterion.losses.dc=10` on the command line does.
+    calls = []
+    monkeypatch.setattr(L, "ddc_loss", lambda *a, **k: calls.append(1))
+    criterion = L.MattingCriterion({"known": 1.0, "ddc": 0, "dc": 10.0}, 5)
+    out = criterion(torch.rand(1, 1, 8, 8), torch.rand(1, 3, 8, 8), torch.zeros(1, 1, 8, 8))
+    assert sorted(out) == ["loss_dc", "loss_known"] and not calls
+    with pytest.raises(ValueError, match="every loss weight is zero"):
+        L.MattingCriterion({"known": 0.0})
+
+
 def test_criterion_errors():
     with pytest.raises(ValueError, match="unknown loss names"):
         L.MattingCriterion({"known": 1.0, "ddc_loss": 10.0})

@@ -9,7 +9,15 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(
-    "script", ["lazyconfig_train_net.py", "convert_pretrained.py", "alpha_to_trimap.py"]
+    "script",
+    [
+        "lazyconfig_train_net.py",
+        "convert_pretrained.py",
+        "alpha_to_trimap.py",
+        "predict.py",
+        "export.py",
+        "install_detectron2.py",
+    ],
 )
 def test_help(script):
     done = subprocess.run(

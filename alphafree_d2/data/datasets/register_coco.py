@@ -23,8 +23,8 @@ from ..trimap import (
     mask_to_trimap,
     record_generation,
     rng_for,
-    write_png,
 )
+from ...utils.file_io import write_png
 from .register_matting import _names
 
 __all__ = [
