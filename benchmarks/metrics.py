@@ -7,22 +7,26 @@ published evaluation scripts, on real-size synthetic mattes.
 For each size and protocol it prints the best-of-``repeats`` time of the reference and of the
 package, their ratio, and the largest absolute difference over the metrics (0 means identical).
 
-The references below follow the published code's operations and dtypes literally, including
-the whole-image connectivity's per-threshold distance transform that the script never uses:
+The references are the tests' plain formulations (``tests/evaluation/matting_reference.py``),
+which follow the published code's operations and dtypes literally; here they also compute the
+whole-image connectivity's per-threshold distance transform that the script never uses:
 - whole image: ``core/evaluate.py`` of JizhiziLi/GFM and JizhiziLi/P3M (as ``core/test.py``
   calls it: float64 prediction, ``uint8 / 255.`` ground truth);
 - unknown region: ``evaluation.py`` of poppuppy/alpha-free-matting (float32 0..255 arrays).
 """
 
 import argparse
+import os
+import sys
 import time
 
 import cv2
 import numpy as np
-import scipy.ndimage
-from skimage.measure import label, regionprops
 
 from alphafree_d2.evaluation import matting_metrics
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../tests/evaluation"))
+from matting_reference import ref_unknown_region, ref_whole_image  # noqa: E402
 
 # --- synthetic mattes -------------------------------------------------------------------------
 
@@ -87,100 +91,6 @@ def synthetic_sample(height, width, seed=0):
     return pred, gt, trimap
 
 
-# --- plain references -------------------------------------------------------------------------
-
-
-def reference_whole_image(predict, alpha, trimap):
-    """GFM / P3M core/evaluate.py, whole-image protocol; predict, alpha float64 in [0, 1]."""
-    res = {}
-    n = predict.shape[0] * predict.shape[1]
-    res["SAD"] = np.sum(np.abs(predict - alpha)) / 1000
-    res["MSE"] = np.sum((predict - alpha) ** 2) / n
-    res["MAD"] = np.sum(np.abs(predict - alpha)) / n
-    forced = np.copy(predict)
-    count = float((trimap == 128).sum())
-    forced[trimap == 255] = 1.0
-    forced[trimap == 0] = 0.0
-    res["SAD-T"] = np.sum(np.abs(forced - alpha)) / 1000
-    res["MSE-T"] = np.sum((forced - alpha) ** 2) / count
-
-    def magnitude(x):
-        dx = scipy.ndimage.gaussian_filter(x, sigma=1.4, order=[1, 0], output=np.float32)
-        dy = scipy.ndimage.gaussian_filter(x, sigma=1.4, order=[0, 1], output=np.float32)
-        return np.sqrt(dx**2 + dy**2)
-
-    res["Grad"] = np.sum(np.square(magnitude(predict) - magnitude(alpha))) / 10
-
-    h, w = predict.shape
-    steps = np.arange(0, 1.1, 0.1)
-    l_map = -1 * np.ones((h, w), dtype=np.float32)
-    for i in range(1, steps.size):
-        regions = regionprops(label((predict >= steps[i]) & (alpha >= steps[i]), connectivity=1))
-        areas = np.array([r.area for r in regions])
-        if len(areas) == 0:
-            continue
-        coords = regions[np.argmax(areas)].coords
-        omega = np.zeros((h, w), dtype=np.float32)
-        omega[coords[:, 0], coords[:, 1]] = 1
-        l_map[(l_map == -1) & (omega == 0)] = steps[i - 1]
-        dist = scipy.ndimage.distance_transform_edt(omega == 0)  # unused by the script
-        dist = dist / dist.max()
-    l_map[l_map == -1] = 1
-    d_p, d_g = predict - l_map, alpha - l_map
-    phi_p = 1 - d_p * (d_p >= 0.15).astype(np.float32)
-    phi_g = 1 - d_g * (d_g >= 0.15).astype(np.float32)
-    res["Conn"] = np.sum(np.abs(phi_p - phi_g)) / 1000
-    return res
-
-
-def _gauss(x, sigma):
-    return np.exp(-(x**2) / (2 * sigma**2)) / (sigma * np.sqrt(2 * np.pi))
-
-
-def _gauss_gradient(im, sigma):
-    half = np.ceil(sigma * np.sqrt(-2 * np.log(np.sqrt(2 * np.pi) * sigma * 1e-2))).astype(int)
-    size = 2 * half + 1
-    hx = np.zeros((size, size))
-    for i in range(size):
-        for j in range(size):
-            v = j - half
-            hx[i, j] = _gauss(i - half, sigma) * (-v * _gauss(v, sigma) / sigma**2)
-    hx = hx / np.sqrt(np.sum(np.abs(hx) * np.abs(hx)))
-    return (
-        scipy.ndimage.convolve(im, hx, mode="nearest"),
-        scipy.ndimage.convolve(im, hx.transpose(), mode="nearest"),
-    )
-
-
-def reference_unknown_region(pred, target, trimap):
-    """alpha-free-matting evaluation.py; float32 arrays with values 0..255."""
-    res = {}
-    err = (pred - target) / 255.0
-    res["MSE"] = np.sum((err**2) * (trimap == 128)) / (np.sum(trimap == 128) + 1e-8)
-    res["SAD"] = np.sum(np.abs((pred - target) / 255.0) * (trimap == 128)) / 1000
-    p, t = pred / 255.0, target / 255.0
-    px, py = _gauss_gradient(p, 1.4)
-    tx, ty = _gauss_gradient(t, 1.4)
-    res["Grad"] = (
-        np.sum(((np.sqrt(px**2 + py**2) - np.sqrt(tx**2 + ty**2)) ** 2)[trimap == 128]) / 1000.0
-    )
-    steps = list(np.arange(0, 1 + 0.1, 0.1))
-    l_map = np.ones_like(p, dtype=float) * -1
-    for i in range(1, len(steps)):
-        labels = label((p >= steps[i]).astype(int) * (t >= steps[i]).astype(int), connectivity=1)
-        omega = (labels == np.argmax(np.bincount(labels.flat))).astype(int)
-        l_map[((l_map == -1) & (omega == 0)).astype(int) == 1] = steps[i - 1]
-    l_map[l_map == -1] = 1
-    d_p, d_t = p - l_map, t - l_map
-    phi_p = 1 - d_p * (d_p >= 0.15).astype(int)
-    phi_t = 1 - d_t * (d_t >= 0.15).astype(int)
-    res["Conn"] = np.sum(np.abs(phi_p - phi_t)[trimap == 128]) / 1000.0
-    return res
-
-
-# --- timing -----------------------------------------------------------------------------------
-
-
 def best_time(fn, repeats):
     best, result = float("inf"), None
     for _ in range(repeats):
@@ -207,8 +117,10 @@ def main():
         pred, gt, trimap = synthetic_sample(height, width)
         # Inputs as each script sees them (see alphafree_d2/evaluation/metrics.py).
         cases = {
-            "whole_image": lambda: reference_whole_image(pred, gt / 255.0, trimap),
-            "unknown_region": lambda: reference_unknown_region(
+            "whole_image": lambda: ref_whole_image(
+                pred, gt / 255.0, trimap, unused_distance_transform=True
+            ),
+            "unknown_region": lambda: ref_unknown_region(
                 (pred * 255.0).astype(np.float32), gt.astype(np.float32), trimap.astype(np.float32)
             ),
         }

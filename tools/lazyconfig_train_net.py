@@ -27,9 +27,9 @@ from alphafree_d2.engine import (
     check_init_checkpoint,
     check_output_dir,
     limit_cpu_threads,
-    resolve_device,
     resolve_schedule,
 )
+from alphafree_d2.utils import resolve_device
 
 logger = logging.getLogger("detectron2")
 
@@ -71,7 +71,7 @@ def do_train(args, cfg):
 def main(args):
     cfg = LazyConfig.load(args.config_file)
     cfg = LazyConfig.apply_overrides(cfg, args.opts)
-    cfg.train.device = resolve_device(cfg.train.device)
+    cfg.train.device = str(resolve_device(cfg.train.device))
     limit_cpu_threads(cfg.train.device)
     if args.eval_only:
         if not cfg.train.init_checkpoint:

@@ -6,7 +6,6 @@ from .defaults import (
     check_init_checkpoint,
     check_output_dir,
     limit_cpu_threads,
-    resolve_device,
 )
 from .schedule import epochs_to_iters, resolve_schedule, warmup_multistep_lr
 from .trainer import MattingTrainer

@@ -13,7 +13,6 @@ from ..checkpoint import INIT_CHECKPOINT_HINT, CheckpointError
 from .trainer import MattingTrainer
 
 __all__ = [
-    "resolve_device",
     "limit_cpu_threads",
     "check_output_dir",
     "check_init_checkpoint",
@@ -23,17 +22,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-
-def resolve_device(device):
-    """"auto" -> "cuda" when a GPU is visible, else "cpu"; "cuda" without a GPU is an error."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise RuntimeError(
-            f"train.device={device!r} but no CUDA device is visible; use train.device=cpu or auto"
-        )
-    return device
 
 
 def limit_cpu_threads(device):

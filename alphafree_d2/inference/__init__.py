@@ -15,7 +15,6 @@ from .predictor import (
     MattingPredictor,
     build_inference_model,
     load_inference_weights,
-    resolve_device,
 )
 
 __all__ = [
@@ -25,7 +24,6 @@ __all__ = [
     "decode_tiled",
     "build_inference_model",
     "load_inference_weights",
-    "resolve_device",
     "estimate_foreground",
     "make_cutout",
     "composite",

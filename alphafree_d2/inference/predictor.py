@@ -11,22 +11,13 @@ import torch
 from detectron2.config import instantiate
 
 from alphafree_d2.checkpoint.matting_checkpointer import CheckpointError, MattingCheckpointer
+from alphafree_d2.utils.device import resolve_device
 
 from .highres import HighResolutionPolicy, predict_alpha_highres
 
-__all__ = ["MattingPredictor", "build_inference_model", "load_inference_weights", "resolve_device"]
+__all__ = ["MattingPredictor", "build_inference_model", "load_inference_weights"]
 
 logger = logging.getLogger(__name__)
-
-
-def resolve_device(device=None) -> torch.device:
-    """None or "auto" -> CUDA when a GPU is visible, else CPU; "cuda" without a GPU is an error."""
-    if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {str(device)!r} was asked for but no CUDA device is visible")
-    return device
 
 
 class _InferenceCheckpointer(MattingCheckpointer):
