@@ -1,7 +1,6 @@
 """tools/lazyconfig_train_net.py end to end on CPU: train, evaluate, refuse to overwrite, resume,
 survive a kill, --eval-only, two GLOO processes. A tiny model on the built-in demo data."""
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -85,11 +84,11 @@ def test_eval_only(trained):
 
 
 def test_missing_init_checkpoint_fails_at_once(tmp_path):
-    start = time.time()
     done = run(*TINY, "train.init_checkpoint=pretrained/none.pth",
                f"train.output_dir={tmp_path / 'x'}", check=False)  # fmt: skip
     assert done.returncode != 0
     assert "convert_pretrained.py" in done.stderr
+    assert "Starting training" not in done.stdout + done.stderr
     assert not (tmp_path / "x").exists()
 
 

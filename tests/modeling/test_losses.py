@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from alphafree_d2.modeling import losses as L
+from alphafree_d2.modeling import neighbour_selection as S
 
 INF = math.inf
 
@@ -100,8 +101,8 @@ KINDS = ["random", "quantised", "flat", "dark"]
 @pytest.fixture
 def small_chunks(monkeypatch):
     """Many chunks and tasks (and so both worker threads) even on small images."""
-    monkeypatch.setattr(L, "_CHUNK_PIXELS", 24)
-    monkeypatch.setattr(L, "_TOPK_ROWS", 5)
+    monkeypatch.setattr(S, "_CHUNK_PIXELS", 24)
+    monkeypatch.setattr(S, "_TOPK_ROWS", 5)
     monkeypatch.setattr(L, "_ALPHA_CHUNK", 17)
 
 
@@ -131,7 +132,7 @@ def test_selection_equals_topk(size, kind, padding, small_chunks):
 @pytest.mark.parametrize("size", SIZES)
 def test_selection_methods(size, kind, method, small_chunks, monkeypatch):
     # both ways of _select_chunk, whatever the probe chunk would choose
-    monkeypatch.setattr(L, "_TIED_FRACTION_FOR_TOPK", 2.0 if method == "network" else -1.0)
+    monkeypatch.setattr(S, "_TIED_FRACTION_FOR_TOPK", 2.0 if method == "network" else -1.0)
     b, h, w, K = size
     for padding in ("zeros", "valid"):
         image = make_image(kind, b, h, w, dtype=torch.float32)
@@ -177,14 +178,14 @@ def test_plain_selection_path_equals_topk(small_chunks):
     # the path used off the CPU (and if the fast distances ever differed from torch.norm)
     image = make_image("flat", 2, 9, 13, dtype=torch.float32)
     for padding in ("zeros", "valid"):
-        index, distance = L._select_plain(image, 5, padding)
+        index, distance = S._select_plain(image, 5, padding)
         ref_dist, ref_index = ref_selection(image, 5, padding)
         assert torch.equal(index.long(), ref_index) and torch.equal(distance, ref_dist)
 
 
 def test_fast_distances_match_torch_norm():
-    assert L._fast_distances_match_norm(torch.float32, 3)
-    assert L._fast_distances_match_norm(torch.float64, 3)
+    assert S._fast_distances_match_norm(torch.float32, 3)
+    assert S._fast_distances_match_norm(torch.float64, 3)
 
 
 @pytest.mark.parametrize("k", [1, 2, 3, 5, 11, 13])
@@ -193,7 +194,7 @@ def test_k_smallest_keys(k):
     groups = k + 2
     keys = torch.randperm(100000, generator=gen)[: k * groups * 40].view(k, groups, 40).int()
     expected = keys.view(k * groups, 40).sort(0).values[:k]
-    assert torch.equal(L._k_smallest_keys(keys.clone(), k).sort(0).values, expected)
+    assert torch.equal(S._k_smallest_keys(keys.clone(), k).sort(0).values, expected)
 
 
 def test_selection_under_autocast_equals_float32():

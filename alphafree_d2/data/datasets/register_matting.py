@@ -1,7 +1,6 @@
 """Matting datasets stored as folders of images and labels matched by file stem."""
 
 import logging
-import os
 
 from PIL import Image
 
