@@ -14,7 +14,7 @@ evaluator}``, ``optimizer``, ``lr_multiplier`` and ``train``. Schedules are in e
 import logging
 
 from detectron2.config import LazyConfig, instantiate
-from detectron2.engine import default_argument_parser, default_setup, launch
+from detectron2.engine import default_argument_parser, default_setup
 from detectron2.evaluation import inference_on_dataset, print_csv_format
 from detectron2.utils import comm
 
@@ -26,6 +26,7 @@ from alphafree_d2.engine import (
     build_trainer,
     check_init_checkpoint,
     check_output_dir,
+    launch,
     limit_cpu_threads,
     resolve_schedule,
 )

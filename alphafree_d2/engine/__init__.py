@@ -7,6 +7,7 @@ from .defaults import (
     check_output_dir,
     limit_cpu_threads,
 )
+from .launch import launch
 from .schedule import epochs_to_iters, resolve_schedule, warmup_multistep_lr
 from .trainer import MattingTrainer
 

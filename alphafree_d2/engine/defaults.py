@@ -27,10 +27,11 @@ logger = logging.getLogger(__name__)
 def limit_cpu_threads(device):
     """On CPU with several processes per machine (``--num-gpus N`` without GPUs), give each
     process its share of the cores: N processes with torch's default of one thread per core
-    oversubscribe the machine and slow every step down many times."""
+    oversubscribe the machine and slow every step down many times. A lower thread count set
+    by the user (``OMP_NUM_THREADS``) is kept."""
     local = comm.get_local_size()
     if device == "cpu" and local > 1:
-        threads = max(1, (os.cpu_count() or 1) // local)
+        threads = max(1, min(torch.get_num_threads(), (os.cpu_count() or 1) // local))
         torch.set_num_threads(threads)
         logger.info(f"{local} CPU processes on this machine: {threads} torch thread(s) each")
 

@@ -14,11 +14,11 @@ import torch
 import torch.nn.functional as F
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
-from detectron2.engine import launch
 from detectron2.evaluation import print_csv_format
 from detectron2.utils import comm
 from detectron2.utils.events import EventStorage
 
+from alphafree_d2.engine import launch
 from alphafree_d2.evaluation import METRIC_KEYS, MattingEvaluator, matting_metrics
 from alphafree_d2.evaluation.visualization import make_matting_grid, path_inside
 
