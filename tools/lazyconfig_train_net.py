@@ -17,6 +17,7 @@ from detectron2.config import LazyConfig, instantiate
 from detectron2.engine import default_argument_parser, default_setup
 from detectron2.evaluation import inference_on_dataset, print_csv_format
 from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
 
 import alphafree_d2  # noqa: F401  (registers datasets and the meta-architecture)
 from alphafree_d2.checkpoint import MattingCheckpointer
@@ -83,6 +84,9 @@ def main(args):
         check_init_checkpoint(cfg, will_resume=args.resume)
         resolve_schedule(cfg)
     default_setup(cfg, args)
+    # The plugin's own messages (the evaluator's line with every metric, SAD-T and MSE-T
+    # included, which detectron2's copypaste line leaves out) go to the same console and log.txt.
+    setup_logger(cfg.train.output_dir, distributed_rank=comm.get_rank(), name="alphafree_d2")
 
     if args.eval_only:
         model = instantiate(cfg.model)

@@ -62,6 +62,7 @@ def test_training_logs_losses_checkpoints_and_evaluates(trained):
     # The evaluator ran at the end: metrics in the log, in metrics.json and as a CSV.
     log = done.stdout + done.stderr
     assert "copypaste: SAD,MAD,MSE,Grad,Conn" in log
+    assert "Matting evaluation of 'demo_val'" in log and "SAD-T=" in log  # the plugin's own line
     assert any("matting/SAD" in r for r in records)
     assert list((out / "inference").glob("*.csv"))
     assert list(out.glob("events.out.tfevents.*"))  # TensorBoard
@@ -81,6 +82,7 @@ def test_eval_only(trained):
     done = run("--eval-only", *TINY, f"train.init_checkpoint={out / 'model_final.pth'}",
                f"train.output_dir={out / 'eval'}")  # fmt: skip
     assert "copypaste: SAD,MAD,MSE,Grad,Conn" in done.stdout + done.stderr
+    assert "SAD-T=" in done.stdout + done.stderr
 
 
 def test_missing_init_checkpoint_fails_at_once(tmp_path):
@@ -122,7 +124,7 @@ def test_killed_run_resumes_from_its_last_checkpoint(tmp_path):
 
 def test_two_cpu_processes(tmp_path):
     out = tmp_path / "ddp"
-    done = run("--num-gpus", "2", *TINY, "train.max_iter=3", f"train.output_dir={out}")
+    done = run("--num-gpus", "2", "--dist-url", "auto", *TINY, "train.max_iter=3", f"train.output_dir={out}")
     log = done.stdout + done.stderr
     assert "World size: 2" in log
     assert [r["iteration"] for r in metrics(out) if "loss_known" in r] == [0, 1, 2]
