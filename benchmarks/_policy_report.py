@@ -14,6 +14,7 @@ import numpy as np
 
 from alphafree_d2.data import read_alpha, read_image, read_trimap
 from alphafree_d2.evaluation import METRIC_KEYS, matting_metrics
+from alphafree_d2.utils.file_io import write_png
 
 __all__ = [
     "PAPER_COLUMNS",
@@ -228,7 +229,5 @@ def policy_figure(records, predictions, titles, path, tile_width=200, zoom=True,
             rows.append(np.full((gap, rows[-1].shape[1], 3), 255, np.uint8))
     header = _title_band(columns, [tile_width] * len(columns), gap)
     figure = np.concatenate([header, *rows], axis=0)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    if not cv2.imwrite(path, np.ascontiguousarray(figure[:, :, ::-1])):
-        raise OSError(f"{path}: could not write the figure")
+    write_png(path, np.ascontiguousarray(figure[:, :, ::-1]))
     return path

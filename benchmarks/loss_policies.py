@@ -331,10 +331,10 @@ def _read_json(path):
 
 
 def _write_json(path, value):
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
+    from alphafree_d2.utils.file_io import atomic_write
+
+    with atomic_write(path, "w") as f:
         json.dump(value, f, indent=1)
-    os.replace(tmp, path)
 
 
 def final_losses(metrics_json, last=3):
