@@ -13,6 +13,8 @@ setup(
     long_description_content_type="text/markdown",
     python_requires=">=3.9",
     packages=find_packages(include=["alphafree_d2", "alphafree_d2.*"]),
+    # The demo page's HTML, JavaScript and CSS (tools/demo_app.py).
+    package_data={"alphafree_d2.app": ["static/*"]},
     install_requires=[
         "torch>=2.1",
         "torchvision>=0.16",
@@ -35,6 +37,10 @@ setup(
     ],
     extras_require={
         "export": ["onnx>=1.15", "onnxruntime>=1.17", "onnxscript>=0.1"],
-        "test": ["pytest>=7", "pytest-timeout>=2"],
+        # tools/demo_app.py: the local web page (alphafree_d2.app).
+        "demo": ["starlette>=0.37", "uvicorn>=0.27"],
+        # httpx: starlette's TestClient; selenium: the demo page's browser test, which also
+        # needs Chromium and its driver (Debian: apt-get install chromium chromium-driver).
+        "test": ["pytest>=7", "pytest-timeout>=2", "httpx>=0.27", "selenium>=4.15"],
     },
 )

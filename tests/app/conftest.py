@@ -1,0 +1,58 @@
+"""Fixtures of the demo page's tests: two tiny randomly initialised models (LazyConfig file and
+checkpoints, see tests/inference/tiny_matting.py) and the ``browser`` marker."""
+
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from detectron2.config import LazyConfig, instantiate
+
+from alphafree_d2.checkpoint.matting_checkpointer import MattingCheckpointer
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inference"))
+from tiny_matting import TINY_CONFIG, randomise  # noqa: E402
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "browser: drives the demo page in headless Chromium (apt-get install chromium "
+        "chromium-driver; pip install selenium); deselect with -m 'not browser'",
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_pair(tmp_path_factory):
+    """config_file and two checkpoints (checkpoints[0], [1]) of differently seeded tiny models."""
+    root = tmp_path_factory.mktemp("tiny_demo_models")
+    config_file = root / "tiny_config.py"
+    config_file.write_text(TINY_CONFIG)
+    cfg = LazyConfig.load(str(config_file))
+    checkpoints = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        model = randomise(instantiate(cfg.model), seed=seed).eval()
+        MattingCheckpointer(model, str(root)).save(f"model_{seed}")
+        checkpoints.append(str(root / f"model_{seed}.pth"))
+    return SimpleNamespace(config_file=str(config_file), checkpoints=checkpoints)
+
+
+@pytest.fixture(scope="session")
+def tiny_predictors(tiny_pair):
+    """MattingPredictor of each tiny checkpoint, on CPU."""
+    from alphafree_d2.inference import MattingPredictor
+
+    cfg = LazyConfig.load(tiny_pair.config_file)
+    return [MattingPredictor(cfg, path, device="cpu") for path in tiny_pair.checkpoints]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """As in tests/inference: tiny tensors gain nothing from intra-op threads on a shared CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -1,0 +1,152 @@
+#!/usr/bin/env python
+r"""A local web page to try trained matting models on your own photos, and compare two.
+
+    python tools/demo_app.py --config-file configs/demo_ddc.py \
+        train.init_checkpoint=output/demo_ddc/model_final.pth
+    python tools/demo_app.py --config-file configs/demo_ddc.py \
+        train.init_checkpoint=output/demo_ddc/model_final.pth \
+        --compare configs/demo_ddc.py output/demo_ddc/model_0000199.pth --port 7860
+
+Then open the printed address. Upload a photo or pick an example: the page shows the alpha
+matte, the cutout over a checkerboard and over a colour of your choice, a magnified detail you
+move by clicking, the time taken, and with --compare both models side by side with their
+difference; the alpha and cutout PNGs can be downloaded. Overrides (key=value) apply to the
+first model's config; the --compare model is its config with train.init_checkpoint=CHECKPOINT.
+Large photos follow the high-resolution policy of tools/predict.py (--max-megapixels,
+--highres). The page is served on 127.0.0.1 (this machine only) unless --host says otherwise;
+--port 0 takes any free port. Needs the demo extra: pip install -e .[demo]
+"""
+
+import argparse
+import sys
+
+import numpy as np
+
+from detectron2.config import LazyConfig
+from detectron2.utils.logger import setup_logger
+
+from alphafree_d2.checkpoint.matting_checkpointer import CheckpointError
+from alphafree_d2.inference.foreground import estimate_foreground
+from alphafree_d2.inference.highres import MODES, HighResolutionPolicy
+from alphafree_d2.inference.predictor import MattingPredictor
+
+
+def get_parser():
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--config-file", required=True, metavar="FILE", help="LazyConfig file")
+    parser.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("CONFIG", "CHECKPOINT"),
+        help="a second model shown side by side with the first",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    parser.add_argument("--port", type=int, default=7860, help="port (0: any free port)")
+    parser.add_argument(
+        "--device", default="auto", help="cpu, cuda, cuda:N or auto (CUDA if visible)"
+    )
+    parser.add_argument(
+        "--max-megapixels",
+        type=float,
+        default=HighResolutionPolicy.max_megapixels,
+        help="pixel budget of the ViT pass; larger images follow --highres",
+    )
+    parser.add_argument(
+        "--highres",
+        choices=MODES,
+        default=HighResolutionPolicy.mode,
+        help="guided: ViT on a downscaled copy, decoder at full resolution (tiles); "
+        "resize: all on the downscaled copy, alpha upsampled",
+    )
+    parser.add_argument(
+        "--examples", metavar="DIR", help="also offer the images of this folder as examples"
+    )
+    parser.add_argument(
+        "--max-upload-mb", type=float, default=64.0, help="largest upload accepted, in MB"
+    )
+    parser.add_argument(
+        "opts",
+        nargs="*",
+        help="config overrides 'path.key=value', e.g. train.init_checkpoint=model_final.pth "
+        "(before or after the options)",
+    )
+    return parser
+
+
+def warm_up(models):
+    """Run everything once on a small image, so that the first photo's time is the model's:
+    pymatting compiles (or loads from its cache) its foreground solver on first use."""
+    image = np.full((64, 64, 3), 128, dtype=np.uint8)
+    for model in models:
+        alpha = model.predictor(image)
+    estimate_foreground(image, np.asarray(alpha, dtype=np.float32))
+
+
+def main(argv=None) -> int:
+    parser = get_parser()
+    args = parser.parse_intermixed_args(argv)
+    try:
+        from alphafree_d2.app import (
+            DemoModel,
+            bind_socket,
+            builtin_examples,
+            create_app,
+            folder_examples,
+            serve,
+        )
+    except ImportError as e:
+        print(
+            f"error: the demo page needs the demo extra ({e}); install it with "
+            f"pip install -e .[demo]",
+            file=sys.stderr,
+        )
+        return 2
+    setup_logger(name="alphafree_d2")
+    setup_logger(name="fvcore")
+
+    examples = builtin_examples()
+    if args.examples:
+        try:
+            examples.update(folder_examples(args.examples))
+        except ValueError as e:
+            parser.error(str(e))
+
+    policy = HighResolutionPolicy(max_megapixels=args.max_megapixels, mode=args.highres)
+    specs = [(args.config_file, args.opts, None)]
+    if args.compare:
+        config_file, checkpoint = args.compare
+        specs.append((config_file, [], checkpoint))
+    names = ["A", "B"] if args.compare else ["model"]
+    models = []
+    for name, (config_file, opts, checkpoint) in zip(names, specs):
+        cfg = LazyConfig.apply_overrides(LazyConfig.load(config_file), opts)
+        try:
+            predictor = MattingPredictor(cfg, checkpoint, device=args.device, policy=policy)
+        except CheckpointError as e:
+            print(f"error: model {name} ({config_file}): {e}", file=sys.stderr)
+            return 2
+        checkpoint = checkpoint if checkpoint is not None else cfg.train.init_checkpoint
+        models.append(DemoModel(name, predictor, f"{checkpoint} ({config_file})"))
+
+    try:
+        sock = bind_socket(args.host, args.port)
+    except OSError as e:
+        print(f"error: {e.strerror}", file=sys.stderr)
+        return 2
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            f"warning: --host {args.host}: the page is reachable from other machines and has "
+            f"no password; anyone who reaches it can run the model",
+            file=sys.stderr,
+        )
+    print("warming up the model(s) and the foreground solver ...", flush=True)
+    warm_up(models)
+    app = create_app(models, examples, max_upload_mb=args.max_upload_mb)
+    serve(app, sock, announce=lambda message: print(message, flush=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
