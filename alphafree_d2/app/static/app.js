@@ -137,56 +137,72 @@ function detail(caption, img, canvasClass) {
   return fig;
 }
 
+function label(title, ...extra) {
+  const cell = el("div", "label");
+  cell.append(el("h2", "", title), ...extra);
+  return cell;
+}
+
 function seconds(value) {
   return `${value.toFixed(2)} s`;
 }
 
+// The results grid: one column for the photo (and the row labels), one per model, one for the
+// difference of two models; rows: alpha, cutout on a checkerboard, cutout on a colour, details.
 async function show(data) {
   current = data;
   lensViews.length = 0;
   detailViews.length = 0;
-  for (const row of ["row-alpha", "row-checker", "row-color", "row-detail"]) $(row).replaceChildren();
+  const diff = data.difference;
+  const names = data.models.map((m) => m.name);
+  const rows = { alpha: [], checker: [], colour: [], detailAlpha: [], detailCutout: [] };
 
-  const input = picture([`photo ${data.width}\u00d7${data.height}`], data.input, "img-input");
-  $("row-alpha").append(input.fig);
-  $("row-detail").append(detail("photo", input.img));
+  const input = picture([el("b", "", "photo"), `${data.width}\u00d7${data.height} px`], data.input, "img-input");
+  rows.alpha.push(input.fig);
+  rows.checker.push(label("Cutout on a checkerboard"));
+  rows.colour.push(label("Cutout on a colour", $("color")));
+  const hint = el("span", "hint", "click or drag on any picture to move it");
+  const detailHeader = label("Detail", $("zoom"), hint);
+  detailHeader.classList.add("wide");
+  rows.detailAlpha.push(detail("photo", input.img));
+  rows.detailCutout.push(el("div"));
   const timings = [];
-  const alphas = [];
-  const cutouts = [];
   data.models.forEach((model, i) => {
     const t = model.seconds;
     timings.push(`${model.name}: alpha ${seconds(t.alpha)}, cutout ${seconds(t.cutout)}`);
     const alpha = picture(
-      [el("b", "", model.name), `alpha in ${seconds(t.alpha)}`, downloadLink(model.alpha, "download alpha PNG", `dl-alpha-${i}`)],
+      [el("b", "", `${model.name} alpha`), seconds(t.alpha), downloadLink(model.alpha, "download PNG", `dl-alpha-${i}`)],
       model.alpha,
       `img-alpha-${i}`
     );
-    $("row-alpha").append(alpha.fig);
-    alphas.push(detail(`alpha ${model.name}`, alpha.img));
+    rows.alpha.push(alpha.fig);
+    rows.detailAlpha.push(detail(`alpha ${model.name}`, alpha.img));
     const checker = picture(
-      [el("b", "", model.name), `cutout in ${seconds(t.cutout)}`, downloadLink(model.cutout, "download cutout PNG", `dl-cutout-${i}`)],
+      [el("b", "", `${model.name} cutout`), seconds(t.cutout), downloadLink(model.cutout, "download PNG (RGBA)", `dl-cutout-${i}`)],
       model.cutout,
       `img-cutout-${i}`,
       "checker"
     );
-    $("row-checker").append(checker.fig);
-    cutouts.push(detail(`cutout ${model.name}`, checker.img, "checker"));
-    const colour = picture([el("b", "", model.name)], model.cutout, `img-color-${i}`, "colour");
-    $("row-color").append(colour.fig);
+    rows.checker.push(checker.fig);
+    rows.detailCutout.push(detail(`cutout ${model.name}`, checker.img, "checker"));
+    rows.colour.push(picture([el("b", "", `${model.name} cutout`)], model.cutout, `img-color-${i}`, "colour").fig);
   });
-  $("row-detail").append(...alphas, ...cutouts);
-  if (data.difference) {
-    const [a, b] = data.models.map((m) => m.name);
-    const diff = picture(
-      [el("b", "", `${a} \u2212 ${b}`), `red: ${a} more opaque, blue: ${b}; mean |${a}\u2212${b}| ${data.difference.mean_abs.toFixed(4)}, max ${data.difference.max_abs.toFixed(3)}`],
-      data.difference.image,
+  if (diff) {
+    const [a, b] = names;
+    const picture_ = picture(
+      [el("b", "", `${a} \u2212 ${b}`), `mean |${a}\u2212${b}| ${diff.mean_abs.toFixed(4)}, max ${diff.max_abs.toFixed(3)}`, el("span", "hint", `red: ${a} more opaque, blue: ${b}`)],
+      diff.image,
       "img-difference"
     );
-    $("row-alpha").append(diff.fig);
-    $("row-detail").append(detail(`${a} \u2212 ${b}`, diff.img));
+    rows.alpha.push(picture_.fig);
+    rows.detailAlpha.push(detail(`${a} \u2212 ${b}`, picture_.img));
+    for (const row of [rows.checker, rows.colour, rows.detailCutout]) row.push(el("div"));
   }
+  const grid = $("results");
+  grid.style.gridTemplateColumns = `repeat(${rows.alpha.length}, minmax(0, 1fr))`;
+  grid.replaceChildren(...rows.alpha, ...rows.checker, ...rows.colour, detailHeader, ...rows.detailAlpha, ...rows.detailCutout);
   applyColour();
-  $("results").hidden = false;
+  grid.hidden = false;
   await Promise.all(lensViews.map((v) => loaded(v.img)));
   center = { x: data.width / 2, y: data.height / 2 };
   drawDetail();
