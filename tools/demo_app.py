@@ -125,7 +125,8 @@ def main(argv=None) -> int:
         try:
             predictor = MattingPredictor(cfg, checkpoint, device=args.device, policy=policy)
         except CheckpointError as e:
-            print(f"error: model {name} ({config_file}): {e}", file=sys.stderr)
+            which = f"model {name}" if args.compare else "the model"
+            print(f"error: {which} ({config_file}): {e}", file=sys.stderr)
             return 2
         checkpoint = checkpoint if checkpoint is not None else cfg.train.init_checkpoint
         models.append(DemoModel(name, predictor, f"{checkpoint} ({config_file})"))

@@ -81,18 +81,19 @@ class _MattingService:
         self.max_results = max_results
         self.results = OrderedDict()  # id -> {"stem": str, "files": {file name: bytes}}
         self._example_cache = {}
-        self._lock = threading.Lock()  # one prediction at a time; guards the two dicts
+        self._predict_lock = threading.Lock()  # one prediction at a time
+        self._store_lock = threading.Lock()  # guards the two dicts
 
     def example(self, name) -> np.ndarray:
         if name not in self.examples:
             raise _PredictionError(404, f"no example named {name!r}")
-        with self._lock:
+        with self._store_lock:
             if name not in self._example_cache:
                 self._example_cache[name] = self.examples[name]()
             return self._example_cache[name]
 
     def predict(self, image: np.ndarray, stem: str) -> dict:
-        with self._lock:
+        with self._predict_lock:
             return self._predict(image, stem)
 
     def _predict(self, image, stem):
@@ -139,9 +140,10 @@ class _MattingService:
                 "max_abs": round(float(gap.max()), 5),
             }
         result_id = uuid.uuid4().hex
-        self.results[result_id] = {"stem": stem, "files": files}
-        while len(self.results) > self.max_results:
-            self.results.popitem(last=False)
+        with self._store_lock:
+            self.results[result_id] = {"stem": stem, "files": files}
+            while len(self.results) > self.max_results:
+                self.results.popitem(last=False)
         prefix = f"/api/results/{result_id}/"
         for entry in models:
             entry["alpha"] = prefix + entry["alpha"]
@@ -160,7 +162,7 @@ class _MattingService:
         }
 
     def result_file(self, result_id, file):
-        with self._lock:
+        with self._store_lock:
             result = self.results.get(result_id)
             if result is None:
                 raise _PredictionError(

@@ -1,6 +1,12 @@
 """Fixtures of the demo page's tests: two tiny randomly initialised models (LazyConfig file and
-checkpoints, see tests/inference/tiny_matting.py) and the ``browser`` marker."""
+checkpoints, see tests/inference/tiny_matting.py) and the ``browser`` marker.
 
+Without the demo extra, selenium or Chromium these tests are skipped; ALPHAFREE_REQUIRE_DEMO=1
+(set by .ci/run) turns a missing piece into an error instead.
+"""
+
+import importlib.util
+import os
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,6 +28,17 @@ def pytest_configure(config):
         "browser: drives the demo page in headless Chromium (apt-get install chromium "
         "chromium-driver; pip install selenium); deselect with -m 'not browser'",
     )
+    if os.environ.get("ALPHAFREE_REQUIRE_DEMO") == "1":
+        missing = [
+            name
+            for name in ("starlette", "uvicorn", "httpx", "selenium")
+            if importlib.util.find_spec(name) is None
+        ]
+        if missing:
+            raise pytest.UsageError(
+                f"ALPHAFREE_REQUIRE_DEMO=1 but {', '.join(missing)} not installed: "
+                f"pip install -e .[demo,test]"
+            )
 
 
 @pytest.fixture(scope="session")

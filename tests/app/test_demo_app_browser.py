@@ -3,7 +3,7 @@ headless Chromium with selenium (upload, results at the input's size, detail len
 download, example, corrupt upload, clean stop).
 
 Needs Chromium and its driver (Debian: ``apt-get install chromium chromium-driver``) and selenium;
-without them these tests are skipped, unless ALPHAFREE_REQUIRE_BROWSER=1 (as in .ci/run), which
+without them these tests are skipped, unless ALPHAFREE_REQUIRE_DEMO=1 (as in .ci/run), which
 makes a missing browser a failure. ALPHAFREE_DEMO_SCREENSHOT=PATH also saves a screenshot of the
 page comparing two models (the README's docs/demo_app.png).
 """
@@ -37,8 +37,8 @@ INPUT_SIZE = (150, 200)  # (height, width) of the uploaded photo
 
 def _missing(what):
     message = f"{what}; install it to run the demo page's browser tests"
-    if os.environ.get("ALPHAFREE_REQUIRE_BROWSER") == "1":
-        pytest.fail(message + " (ALPHAFREE_REQUIRE_BROWSER=1 makes this a failure)")
+    if os.environ.get("ALPHAFREE_REQUIRE_DEMO") == "1":
+        pytest.fail(message + " (ALPHAFREE_REQUIRE_DEMO=1 makes this a failure)")
     pytest.skip(message)
 
 

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parents[2]
         "alpha_to_trimap.py",
         "predict.py",
         "export.py",
+        "demo_app.py",
         "install_detectron2.py",
     ],
 )

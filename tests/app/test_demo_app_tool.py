@@ -1,0 +1,69 @@
+"""tools/demo_app.py's command line: what it refuses before serving (the served page is tested in
+test_demo_app_browser.py)."""
+
+import importlib.util
+import socket
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("starlette", reason="the demo extra is not installed: pip install -e .[demo]")
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location("tool_demo_app", ROOT / "tools" / "demo_app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+demo_app = load_tool()
+
+
+def test_missing_checkpoint_is_reported(tiny_pair, tmp_path, capsys):
+    missing = tmp_path / "nothing.pth"
+    argv = ["--config-file", tiny_pair.config_file, f"train.init_checkpoint={missing}", "--port", "0"]
+    assert demo_app.main(argv) == 2
+    error = capsys.readouterr().err
+    assert error.startswith(f"error: the model ({tiny_pair.config_file}): checkpoint {missing}")
+
+
+def test_options_may_follow_the_overrides(tiny_pair, tmp_path, capsys):
+    """The issue's form: --config-file CFG key=value --compare CFG2 PATH2 --port N."""
+    missing = tmp_path / "other.pth"
+    argv = [
+        "--config-file",
+        tiny_pair.config_file,
+        f"train.init_checkpoint={tiny_pair.checkpoints[0]}",
+        "--compare",
+        tiny_pair.config_file,
+        str(missing),
+        "--port",
+        "0",
+    ]
+    assert demo_app.main(argv) == 2  # model A loaded, model B's checkpoint is missing
+    assert f"error: model B ({tiny_pair.config_file}): checkpoint {missing}" in capsys.readouterr().err
+
+
+def test_a_taken_port_is_reported(tiny_pair, capsys):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        argv = [
+            "--config-file",
+            tiny_pair.config_file,
+            f"train.init_checkpoint={tiny_pair.checkpoints[0]}",
+            "--port",
+            str(port),
+        ]
+        assert demo_app.main(argv) == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
+def test_examples_folder_must_hold_images(tiny_pair, tmp_path, capsys):
+    argv = ["--config-file", tiny_pair.config_file, "--examples", str(tmp_path), "--port", "0"]
+    with pytest.raises(SystemExit) as exit_info:
+        demo_app.main(argv)
+    assert exit_info.value.code == 2
+    assert "no images in it" in capsys.readouterr().err
