@@ -54,9 +54,7 @@ def folder_examples(folder: str) -> Dict[str, Callable[[], np.ndarray]]:
         if not name.startswith(".") and name.lower().endswith(INPUT_EXTENSIONS)
     )
     if not files:
-        raise ValueError(
-            f"--examples {folder}: no images in it ({', '.join(INPUT_EXTENSIONS)})"
-        )
+        raise ValueError(f"--examples {folder}: no images in it ({', '.join(INPUT_EXTENSIONS)})")
     examples = {}
     for name in files:
         path = os.path.join(folder, name)

@@ -22,8 +22,9 @@ def bind_socket(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
         return socket.create_server((host, port), family=family, backlog=64)
     except OSError as e:
         raise OSError(
-            e.errno, f"cannot listen on {host}:{port} ({e.strerror}); choose another --port "
-            f"(0 = any free port) or --host"
+            e.errno,
+            f"cannot listen on {host}:{port} ({e.strerror}); choose another --port "
+            f"(0 = any free port) or --host",
         ) from None
 
 

@@ -140,7 +140,9 @@ def browser(tmp_path_factory):
         _missing("selenium is not installed (pip install -e .[test])")
     chromium, chromedriver = _find_chromium(), shutil.which("chromedriver")
     if chromium is None or chromedriver is None:
-        _missing("Chromium or chromedriver is not installed (apt-get install chromium chromium-driver)")
+        _missing(
+            "Chromium or chromedriver is not installed (apt-get install chromium chromium-driver)"
+        )
     root = tmp_path_factory.mktemp("browser")
     downloads = root / "downloads"
     downloads.mkdir()
@@ -219,7 +221,10 @@ def save_screenshot(driver, path):
 
     size = driver.get_window_size()
     height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(size["width"], size["height"] + max(0, height - driver.execute_script("return window.innerHeight")))
+    driver.set_window_size(
+        size["width"],
+        size["height"] + max(0, height - driver.execute_script("return window.innerHeight")),
+    )
     image = Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("RGB")
     driver.set_window_size(size["width"], size["height"])
     image.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
@@ -271,7 +276,9 @@ def test_upload_shows_alpha_cutouts_and_difference_at_the_input_size(page, photo
 
     driver = page.driver
     driver.find_element(By.ID, "file").send_keys(str(photo))
-    assert wait_for_state(driver, ("done", "error")) == "done", driver.find_element(By.ID, "error").text
+    assert wait_for_state(driver, ("done", "error")) == "done", driver.find_element(
+        By.ID, "error"
+    ).text
     for element_id in (
         "img-input",
         "img-alpha-0",
@@ -296,8 +303,7 @@ def test_upload_shows_alpha_cutouts_and_difference_at_the_input_size(page, photo
         "c.dispatchEvent(new Event('input'));"
     )
     colour = driver.execute_script(
-        "return getComputedStyle(document.getElementById('img-color-0').parentNode)"
-        ".backgroundColor"
+        "return getComputedStyle(document.getElementById('img-color-0').parentNode).backgroundColor"
     )
     assert colour == "rgb(255, 0, 0)"
 
@@ -314,13 +320,13 @@ def test_clicking_moves_the_magnified_detail(page, photo):
         "let sum = 0; for (const v of pixels.data) sum += v;"
         "return [lens.style.left, lens.style.top, sum];"
     )
-    left, top, before = driver.execute_script(read)
+    left, _, before = driver.execute_script(read)
     assert before > 0, "the detail of the photo is blank"
     shown = driver.find_element(By.ID, "img-input")
     width = shown.size["width"]
     # the detail starts centred; a click near the left edge moves the 64 px window (4x) there
     ActionChains(driver).move_to_element_with_offset(shown, -width // 2 + 2, 0).click().perform()
-    new_left, new_top, after = driver.execute_script(read)
+    new_left, _, after = driver.execute_script(read)
     assert left != "0%" and new_left == "0%"
     assert after != before
 
@@ -346,7 +352,9 @@ def test_example_photo_runs(page):
 
     driver = page.driver
     driver.find_element(By.CSS_SELECTOR, '#examples button[data-example="chelsea"]').click()
-    assert wait_for_state(driver, ("done", "error")) == "done", driver.find_element(By.ID, "error").text
+    assert wait_for_state(driver, ("done", "error")) == "done", driver.find_element(
+        By.ID, "error"
+    ).text
     assert driver.find_element(By.ID, "status").text.startswith("chelsea: 451\u00d7300 px")
     assert natural_size(driver, "img-alpha-1") == (300, 451)
 

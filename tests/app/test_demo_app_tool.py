@@ -24,7 +24,13 @@ demo_app = load_tool()
 
 def test_missing_checkpoint_is_reported(tiny_pair, tmp_path, capsys):
     missing = tmp_path / "nothing.pth"
-    argv = ["--config-file", tiny_pair.config_file, f"train.init_checkpoint={missing}", "--port", "0"]
+    argv = [
+        "--config-file",
+        tiny_pair.config_file,
+        f"train.init_checkpoint={missing}",
+        "--port",
+        "0",
+    ]
     assert demo_app.main(argv) == 2
     error = capsys.readouterr().err
     assert error.startswith(f"error: the model ({tiny_pair.config_file}): checkpoint {missing}")
@@ -44,7 +50,9 @@ def test_options_may_follow_the_overrides(tiny_pair, tmp_path, capsys):
         "0",
     ]
     assert demo_app.main(argv) == 2  # model A loaded, model B's checkpoint is missing
-    assert f"error: model B ({tiny_pair.config_file}): checkpoint {missing}" in capsys.readouterr().err
+    assert (
+        f"error: model B ({tiny_pair.config_file}): checkpoint {missing}" in capsys.readouterr().err
+    )
 
 
 def test_a_taken_port_is_reported(tiny_pair, capsys):

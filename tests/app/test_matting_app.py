@@ -159,7 +159,9 @@ def test_too_large_upload_is_refused(tiny_predictors):
     with TestClient(app) as client:
         response = upload(client, png_bytes(random_image(64, 64, seed=9)), "big.png")
         assert response.status_code == 413
-        assert "big.png" in response.json()["error"] and "--max-upload-mb" in response.json()["error"]
+        assert (
+            "big.png" in response.json()["error"] and "--max-upload-mb" in response.json()["error"]
+        )
 
 
 def test_examples_can_be_shown_and_run(single):
