@@ -75,6 +75,34 @@ def get_parser():
     return parser
 
 
+def load_models(args):
+    """The models of the command line: "model", or "A" (--config-file and its overrides) and
+    "B" (--compare), as :class:`~alphafree_d2.app.DemoModel` s around MattingPredictors that
+    follow --device, --max-megapixels and --highres.
+
+    Raises:
+        CheckpointError: a checkpoint that cannot be used, with the model named.
+    """
+    from alphafree_d2.app import DemoModel
+
+    policy = HighResolutionPolicy(max_megapixels=args.max_megapixels, mode=args.highres)
+    specs = [("model", args.config_file, args.opts, None)]
+    if args.compare:
+        config_file, checkpoint = args.compare
+        specs = [("A", args.config_file, args.opts, None), ("B", config_file, [], checkpoint)]
+    models = []
+    for name, config_file, opts, checkpoint in specs:
+        cfg = LazyConfig.apply_overrides(LazyConfig.load(config_file), opts)
+        try:
+            predictor = MattingPredictor(cfg, checkpoint, device=args.device, policy=policy)
+        except CheckpointError as e:
+            which = f"model {name}" if args.compare else "the model"
+            raise CheckpointError(f"{which} ({config_file}): {e}") from e
+        checkpoint = checkpoint if checkpoint is not None else cfg.train.init_checkpoint
+        models.append(DemoModel(name, predictor, f"{checkpoint} ({config_file})"))
+    return models
+
+
 def warm_up(models):
     """Run everything once on a small image, so that the first photo's time is the model's:
     pymatting compiles (or loads from its cache) its foreground solver on first use."""
@@ -89,7 +117,6 @@ def main(argv=None) -> int:
     args = parser.parse_intermixed_args(argv)
     try:
         from alphafree_d2.app import (
-            DemoModel,
             bind_socket,
             builtin_examples,
             create_app,
@@ -113,23 +140,11 @@ def main(argv=None) -> int:
         except ValueError as e:
             parser.error(str(e))
 
-    policy = HighResolutionPolicy(max_megapixels=args.max_megapixels, mode=args.highres)
-    specs = [(args.config_file, args.opts, None)]
-    if args.compare:
-        config_file, checkpoint = args.compare
-        specs.append((config_file, [], checkpoint))
-    names = ["A", "B"] if args.compare else ["model"]
-    models = []
-    for name, (config_file, opts, checkpoint) in zip(names, specs):
-        cfg = LazyConfig.apply_overrides(LazyConfig.load(config_file), opts)
-        try:
-            predictor = MattingPredictor(cfg, checkpoint, device=args.device, policy=policy)
-        except CheckpointError as e:
-            which = f"model {name}" if args.compare else "the model"
-            print(f"error: {which} ({config_file}): {e}", file=sys.stderr)
-            return 2
-        checkpoint = checkpoint if checkpoint is not None else cfg.train.init_checkpoint
-        models.append(DemoModel(name, predictor, f"{checkpoint} ({config_file})"))
+    try:
+        models = load_models(args)
+    except CheckpointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
     try:
         sock = bind_socket(args.host, args.port)

@@ -231,7 +231,7 @@ def save_screenshot(driver, path):
 
 
 @pytest.fixture(scope="module")
-def page(server, browser):
+def page(browser, server):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 

@@ -75,3 +75,38 @@ def test_examples_folder_must_hold_images(tiny_pair, tmp_path, capsys):
         demo_app.main(argv)
     assert exit_info.value.code == 2
     assert "no images in it" in capsys.readouterr().err
+
+
+def test_models_follow_the_command_line(tiny_pair, tiny_predictors):
+    """--compare loads its own checkpoint; --device, --max-megapixels and --highres reach both
+    predictors, as in tools/predict.py."""
+    from alphafree_d2.inference.highres import HighResolutionPolicy
+    from tiny_matting import random_image
+
+    args = demo_app.get_parser().parse_intermixed_args(
+        [
+            "--config-file",
+            tiny_pair.config_file,
+            f"train.init_checkpoint={tiny_pair.checkpoints[0]}",
+            "--compare",
+            tiny_pair.config_file,
+            tiny_pair.checkpoints[1],
+            "--device",
+            "cpu",
+            "--max-megapixels",
+            "0.004",
+            "--highres",
+            "resize",
+        ]
+    )
+    models = demo_app.load_models(args)
+    assert [m.name for m in models] == ["A", "B"]
+    image = random_image(96, 128, seed=20)  # 0.012 megapixels: above the budget
+    for model, checkpoint, reference in zip(models, tiny_pair.checkpoints, tiny_predictors):
+        assert model.description == f"{checkpoint} ({tiny_pair.config_file})"
+        assert model.predictor.policy == HighResolutionPolicy(max_megapixels=0.004, mode="resize")
+        assert str(model.predictor.device) == "cpu"
+        reference_state = reference.model.state_dict()
+        for key, value in model.predictor.model.state_dict().items():
+            assert value.equal(reference_state[key]), key
+    assert models[0].predictor(image).shape == (96, 128)
