@@ -10,14 +10,10 @@ page comparing two models (the README's docs/demo_app.png).
 
 import io
 import os
-import queue
 import re
 import shutil
-import signal
 import socket
-import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -26,6 +22,7 @@ from types import SimpleNamespace
 import cv2
 import numpy as np
 import pytest
+from server_process import ServerProcess
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
@@ -49,68 +46,14 @@ def _find_chromium():
     return None
 
 
-class DemoServer:
-    """tools/demo_app.py in a subprocess; its output is collected by a thread."""
-
-    def __init__(self, args):
-        env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
-        self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "tools" / "demo_app.py"), *args],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.output = []
-        self._lines = queue.Queue()
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            self.output.append(line)
-            self._lines.put(line)
-        self._lines.put(None)  # end of output: the process has exited
-
-    def text(self):
-        return "".join(self.output)
-
-    def wait_for_url(self, timeout):
-        deadline = time.monotonic() + timeout
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise AssertionError(f"no address within {timeout} s; output:\n{self.text()}")
-            try:
-                line = self._lines.get(timeout=remaining)
-            except queue.Empty:
-                continue
-            if line is None:
-                raise AssertionError(f"demo_app.py exited before serving:\n{self.text()}")
-            match = re.search(r"demo page on (http://\S+)", line)
-            if match:
-                return match.group(1)
-
-    def stop(self, timeout=60):
-        """Ctrl+C; returns the exit status."""
-        self.proc.send_signal(signal.SIGINT)
-        status = self.proc.wait(timeout=timeout)
-        self._reader.join(timeout=10)
-        return status
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(timeout=30)
-
-
 @pytest.fixture(scope="module")
 def server(tiny_pair):
     """The tool comparing the two tiny models, on a free port (--port 0, bound by the tool)."""
-    demo = DemoServer(
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    demo = ServerProcess(
         [
+            sys.executable,
+            str(ROOT / "tools" / "demo_app.py"),
             "--config-file",
             tiny_pair.config_file,
             f"train.init_checkpoint={tiny_pair.checkpoints[0]}",
@@ -121,10 +64,12 @@ def server(tiny_pair):
             "0",
             "--device",
             "cpu",
-        ]
+        ],
+        env=env,
+        cwd=ROOT,
     )
     try:
-        demo.url = demo.wait_for_url(STARTUP_TIMEOUT)
+        demo.wait_for_url(STARTUP_TIMEOUT)
         yield demo
     finally:
         demo.kill()
@@ -375,7 +320,7 @@ def test_corrupt_upload_shows_a_message(page, tmp_path):
 
 
 def test_server_stops_cleanly(server):
-    port = int(server.url.rsplit(":", 1)[1].strip("/"))
+    port = server.port
     assert server.stop() == 0, server.text()
     assert "demo page stopped" in server.text()
     assert "Traceback" not in server.text(), server.text()

@@ -2,10 +2,15 @@
 test_demo_app_browser.py)."""
 
 import importlib.util
+import re
+import signal
 import socket
+import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
+from server_process import ServerProcess
 
 pytest.importorskip("starlette", reason="the demo extra is not installed: pip install -e .[demo]")
 
@@ -110,3 +115,38 @@ def test_models_follow_the_command_line(tiny_pair, tiny_predictors):
         for key, value in model.predictor.model.state_dict().items():
             assert value.equal(reference_state[key]), key
     assert models[0].predictor(image).shape == (96, 128)
+
+
+SERVE_SCRIPT = """
+from starlette.applications import Starlette
+from starlette.responses import PlainTextResponse
+from starlette.routing import Route
+
+from alphafree_d2.app import bind_socket, serve
+
+
+async def hello(request):
+    return PlainTextResponse("hello")
+
+
+serve(Starlette(routes=[Route("/", hello)]), bind_socket("127.0.0.1", 0),
+      announce=lambda m: print(m, flush=True))
+"""
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
+def test_serve_stops_cleanly_on_ctrl_c_and_sigterm(stop_signal):
+    """serve() on a port the OS chose answers, and on the signal closes and returns (exit 0)."""
+    server = ServerProcess([sys.executable, "-c", SERVE_SCRIPT])
+    try:
+        url = server.wait_for_url(timeout=120)
+        assert re.match(r"http://127\.0\.0\.1:\d+/$", url)
+        with urllib.request.urlopen(url, timeout=30) as response:
+            assert response.read() == b"hello"
+        assert server.stop(stop_signal) == 0, server.text()
+        assert server.text().strip().endswith("demo page stopped"), server.text()
+        assert "Traceback" not in server.text(), server.text()
+        with pytest.raises(OSError):
+            socket.create_connection(("127.0.0.1", server.port), timeout=5).close()
+    finally:
+        server.kill()
