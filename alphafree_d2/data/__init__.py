@@ -5,6 +5,7 @@ Importing this package registers the built-in datasets (lazily; see ``datasets/b
 
 from . import datasets  # ensure the builtin datasets are registered
 from .augmentation import RandomScale, build_matting_augmentations
+from .build import build_matting_train_loader
 from .dataset_mapper import MattingDatasetMapper
 from .datasets import (
     ensure_demo_dataset,
@@ -16,12 +17,16 @@ from .datasets import (
     register_matting_dataset,
 )
 from .io import read_alpha, read_image, read_trimap, snap_trimap, trimap_to_label
+from .preflight import DatasetCheckError, check_training_set
 from .trimap import alpha_to_mask, alpha_to_trimap, generate_trimaps, mask_to_trimap, rng_for
 
 __all__ = [
     "MattingDatasetMapper",
     "RandomScale",
     "build_matting_augmentations",
+    "build_matting_train_loader",
+    "check_training_set",
+    "DatasetCheckError",
     "register_matting_dataset",
     "register_coco_matting_dataset",
     "register_all_matting_datasets",
