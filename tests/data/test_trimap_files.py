@@ -55,6 +55,7 @@ def test_gray_trimaps_and_masks_are_read(tmp_path, write, classes):
         ("16bit_8bit_levels", r"values 0, 128, 255 in a uint16 file.*8-bit levels"),
         ("colour_palette", r"colours.*\(255, 0, 0\).*labels012"),
         ("other_levels", r"64 \(\d+% of pixels\)"),
+        ("other_levels_large", r"64 \(\d+% of pixels\)"),  # area shares from a sample
     ],
 )
 def test_other_encodings_are_refused_naming_file_and_values(tmp_path, write, classes, kind, found):
@@ -67,8 +68,10 @@ def test_other_encodings_are_refused_naming_file_and_values(tmp_path, write, cla
         write(path, LEVELS[classes].astype(np.uint16))
     elif kind == "colour_palette":
         _palette_png(path, classes, [(0, 0, 0), (0, 255, 0), (255, 0, 0)])
-    else:
+    elif kind == "other_levels":
         write(path, np.array([0, 64, 255], np.uint8)[classes])
+    else:
+        write(path, np.array([0, 64, 255], np.uint8)[np.kron(classes, np.ones((20, 20), np.uint8))])
     with pytest.raises(ValueError, match=found) as info:
         read_trimap(path)
     assert path in str(info.value)
