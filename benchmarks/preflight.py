@@ -93,9 +93,10 @@ def main(argv=None):
     width, height = map(int, args.size.split("x"))
     root = args.root or tempfile.mkdtemp(prefix="am2k_synth_")
     try:
-        existing = os.path.isdir(os.path.join(root, "original")) and len(
-            os.listdir(os.path.join(root, "original"))
-        ) == args.images
+        existing = (
+            os.path.isdir(os.path.join(root, "original"))
+            and len(os.listdir(os.path.join(root, "original"))) == args.images
+        )
         if not existing:
             start = time.perf_counter()
             synthesise(root, args.images, height, width, args.workers, args.variants)

@@ -115,7 +115,9 @@ def main(argv=None) -> int:
     files, problems = collect_inputs(args.input)
     ignored = unsupported_files(args.input)
     if ignored:
-        shown = ", ".join(ignored[:20]) + (f", ... ({len(ignored) - 20} more)" if len(ignored) > 20 else "")
+        shown = ", ".join(ignored[:20]) + (
+            f", ... ({len(ignored) - 20} more)" if len(ignored) > 20 else ""
+        )
         print(
             f"warning: ignored {len(ignored)} files of unsupported types "
             f"(not {', '.join(INPUT_EXTENSIONS)}): {shown}",

@@ -27,8 +27,12 @@ def preflight_check(dataset, **kwargs):
         try:
             check_training_set(dataset, **kwargs)
         except Exception as e:  # any failure is shared, so no process is left waiting
-            error = e if isinstance(e, DatasetCheckError) else DatasetCheckError(
-                f"Pre-flight check of the training set failed: {type(e).__name__}: {e}"
+            error = (
+                e
+                if isinstance(e, DatasetCheckError)
+                else DatasetCheckError(
+                    f"Pre-flight check of the training set failed: {type(e).__name__}: {e}"
+                )
             )
     if comm.get_world_size() > 1:
         error = comm.all_gather(None if error is None else str(error))[0]

@@ -177,9 +177,7 @@ class MattingEvaluator(DatasetEvaluator):
                     f"{self._dataset_label!r}"
                 )
             gt = read_alpha(record["alpha_file_name"])
-            trimap = read_trimap(
-                record["trimap_file_name"], record.get("trimap_encoding", "gray")
-            )
+            trimap = read_trimap(record["trimap_file_name"], record.get("trimap_encoding", "gray"))
             if gt.shape != trimap.shape:
                 raise ValueError(
                     f"{record['alpha_file_name']} is {gt.shape[1]}x{gt.shape[0]} but "

@@ -141,7 +141,9 @@ def check_output_folders(jobs: Sequence[MattingJob]) -> None:
     Raises:
         OSError naming the folder that cannot be created or written.
     """
-    folders = sorted({os.path.dirname(os.path.abspath(p)) for job in jobs for p in job.outputs.values()})
+    folders = sorted(
+        {os.path.dirname(os.path.abspath(p)) for job in jobs for p in job.outputs.values()}
+    )
     for folder in folders:
         try:
             os.makedirs(folder, exist_ok=True)

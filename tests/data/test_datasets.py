@@ -265,8 +265,7 @@ def test_coco_polygons_and_rle_become_trimaps(tmp_path, write, catalog_names, ca
     catalog_names.extend(["coco_all", "coco_cat", "coco_strict", "coco_other_seed"])
     kwargs = dict(kernel_size=5, reference_size=None, skip_unlabeled=True)
     assert (
-        _prepare_coco(json_file, "--kernel-size", 5, "--reference-size", 0, "--skip-unlabeled")
-        == 0
+        _prepare_coco(json_file, "--kernel-size", 5, "--reference-size", 0, "--skip-unlabeled") == 0
     )
     register_coco_matting_dataset("coco_all", json_file, str(tmp_path / "images"), **kwargs)
     with caplog.at_level(logging.WARNING):
@@ -314,7 +313,9 @@ def test_coco_polygons_and_rle_become_trimaps(tmp_path, write, catalog_names, ca
         seed=3,
         skip_unlabeled=True,
     )
-    with pytest.raises(ValueError, match=r"delete that folder .*\n.*prepare_coco_matting.py .*--seed 3"):
+    with pytest.raises(
+        ValueError, match=r"delete that folder .*\n.*prepare_coco_matting.py .*--seed 3"
+    ):
         DatasetCatalog.get("coco_other_seed")
     with pytest.raises(ValueError, match="pass overwrite=True"):
         prepare_coco_matting_trimaps(

@@ -251,7 +251,9 @@ def test_single_pixel_image_gets_its_cutout(tiny, tmp_path, capsys, caplog):
     assert "x.png: 1x1 px is too small for foreground estimation" in caplog.text
 
 
-def test_unwritable_output_folder_stops_before_any_image(tiny, photos, tmp_path, capsys, monkeypatch):
+def test_unwritable_output_folder_stops_before_any_image(
+    tiny, photos, tmp_path, capsys, monkeypatch
+):
     (tmp_path / "a_file").write_text("a file where the output folder should go")
     out = tmp_path / "a_file" / "out"
 

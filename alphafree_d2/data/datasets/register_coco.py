@@ -123,7 +123,9 @@ def _read_coco(json_file, category_ids, skip_unlabeled):
     return images
 
 
-def _generation_params(json_file, category_ids, seed, kernel_size, kernel_size_range, reference_size):
+def _generation_params(
+    json_file, category_ids, seed, kernel_size, kernel_size_range, reference_size
+):
     return {
         "mode": "coco",
         "json_file": os.path.abspath(json_file),
