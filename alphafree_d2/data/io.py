@@ -51,7 +51,9 @@ _MAX_VALUES_SHOWN = 12
 _OFF_LEVEL = np.abs(np.arange(256)[:, None] - np.array([0, 128, 255])[None]).min(axis=1) > (
     _OFF_LEVEL_DISTANCE
 )
-_SAMPLE_FROM = 256 * 256  # pixels; larger trimaps are sampled for the area shares
+# Trimaps above this many pixels: area shares from every 4th pixel of every 4th row (large
+# areas are what is looked for, and counting every pixel cost as much as decoding the file).
+_SAMPLE_ABOVE = 512 * 512
 
 
 def _read_raw(path):
@@ -188,8 +190,7 @@ def _check_gray_trimap(raw, codes, path):
             f"{path}: every pixel would read as background (found values {values} in a "
             f"{raw.dtype} file; a trimap holds 0 background, 128 unknown, 255 foreground). {hint}"
         )
-    # Area shares from every 4th pixel of every 4th row: large areas are what is looked for.
-    sample = codes[::4, ::4] if codes.size > 4 * _SAMPLE_FROM else codes
+    sample = codes[::4, ::4] if codes.size > _SAMPLE_ABOVE else codes
     counts = np.bincount(sample.ravel(), minlength=256)
     off = np.flatnonzero(_OFF_LEVEL & (counts >= _OFF_LEVEL_SHARE * sample.size))
     if off.size:
