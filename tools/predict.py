@@ -9,7 +9,9 @@ r"""Alpha mattes, cutouts and composites for images and folders of images.
 Writes out/alpha/<stem>.png, out/cutout/<stem>.png (RGBA) and, with --composite,
 out/composite/<stem>.png. Inputs whose outputs all exist are skipped unless --overwrite.
 Unusable inputs are reported and the rest goes on; the exit status is 1 when anything was not
-processed, 2 when the model cannot be loaded. Large images follow the high-resolution policy
+processed, 2 when the model cannot be loaded or the output folder cannot be written (checked
+before any image is processed). Files of other types in an input folder (.gif, .txt, ...) are
+listed in a warning. Large images follow the high-resolution policy
 of alphafree_d2/inference/highres.py.
 """
 
@@ -23,7 +25,14 @@ from detectron2.utils.logger import setup_logger
 
 from alphafree_d2.checkpoint.matting_checkpointer import CheckpointError
 from alphafree_d2.data.io import read_image
-from alphafree_d2.inference.batch import collect_inputs, plan_jobs, run_jobs
+from alphafree_d2.inference.batch import (
+    INPUT_EXTENSIONS,
+    check_output_folders,
+    collect_inputs,
+    plan_jobs,
+    run_jobs,
+    unsupported_files,
+)
 from alphafree_d2.inference.foreground import parse_color
 from alphafree_d2.inference.highres import MODES, HighResolutionPolicy
 from alphafree_d2.inference.predictor import MattingPredictor
@@ -104,12 +113,27 @@ def main(argv=None) -> int:
             parser.error(str(e))
 
     files, problems = collect_inputs(args.input)
+    ignored = unsupported_files(args.input)
+    if ignored:
+        shown = ", ".join(ignored[:20]) + (
+            f", ... ({len(ignored) - 20} more)" if len(ignored) > 20 else ""
+        )
+        print(
+            f"warning: ignored {len(ignored)} files of unsupported types "
+            f"(not {', '.join(INPUT_EXTENSIONS)}): {shown}",
+            file=sys.stderr,
+        )
     jobs, clashes = plan_jobs(files, args.output, with_composite=background is not None)
     problems += clashes
     for problem in problems:
         print(f"skipped: {problem}", file=sys.stderr)
 
     if args.overwrite or any(job.missing_outputs() for job in jobs):
+        try:
+            check_output_folders(jobs)
+        except OSError as e:
+            print(f"error: {e.strerror}", file=sys.stderr)
+            return 2
         policy = HighResolutionPolicy(max_megapixels=args.max_megapixels, mode=args.highres)
         try:
             predictor = MattingPredictor(cfg, device=args.device, policy=policy)

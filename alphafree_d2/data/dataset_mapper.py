@@ -61,7 +61,9 @@ class MattingDatasetMapper:
        replicated, an alpha channel dropped, 16-bit scaled to 8-bit. Check its size against the
        record's ``height``/``width``.
     2. Read the trimap (``trimap_file_name``) and snap it to {0, 128, 255} with JPEG-safe thresholds
-       (< 85 -> 0, >= 170 -> 255, otherwise 128); a 0/255 mask label stays binary. Read the alpha
+       (< 85 -> 0, >= 170 -> 255, otherwise 128); a 0/255 mask label stays binary. A record's
+       ``trimap_encoding`` ("labels012" for 0/1/2 label maps) is passed to ``read_trimap``,
+       which refuses files that do not read as trimaps. Read the alpha
        (``alpha_file_name``) as float in [0, 1] when the record has one. Raise if a label's size
        differs from the image's, naming both files.
     3. Apply ``augmentations`` (a ``T.AugmentationList``) to ``T.AugInput(image, sem_seg=...)``:
@@ -122,7 +124,8 @@ class MattingDatasetMapper:
             raise KeyError(
                 f"{image_file}: the record has no 'trimap_file_name'; training needs a trimap label"
             )
-        trimap = None if trimap_file is None else read_trimap(trimap_file)
+        encoding = dataset_dict.get("trimap_encoding", "gray")
+        trimap = None if trimap_file is None else read_trimap(trimap_file, encoding)
         alpha_file = dataset_dict.get("alpha_file_name")
         alpha = None if alpha_file is None else read_alpha(alpha_file)
         for label, label_file in ((trimap, trimap_file), (alpha, alpha_file)):

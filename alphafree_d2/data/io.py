@@ -7,7 +7,14 @@ All readers name the file in their errors. Conventions used across the package:
 - alpha: ``float32`` array (H, W) in [0, 1].
 - trimap: ``uint8`` array (H, W) with values exactly {0, 128, 255} (background, unknown,
   foreground). Raw values are snapped with thresholds that survive JPEG noise:
-  < 85 -> 0, >= 170 -> 255, anything else -> 128.
+  < 85 -> 0, >= 170 -> 255, anything else -> 128 (16-bit and float files are first scaled to
+  8-bit codes). Files that do not read as such a trimap are refused, naming the file and the
+  values found, instead of being read as background: colour images (a palette PNG with colour
+  entries), files whose every value snaps to background although they are not all zero (0/1/2
+  label maps, 0/1 masks, 8-bit levels stored in a 16-bit file), and files where values far from
+  0, 128 and 255 cover large areas. 0/1/2 label maps are read with the explicit
+  ``encoding="labels012"`` (0 background, 1 unknown, 2 foreground; palette PNGs by their
+  indices).
 """
 import os
 
@@ -21,6 +28,8 @@ __all__ = [
     "read_trimap",
     "snap_trimap",
     "trimap_to_label",
+    "TRIMAP_ENCODINGS",
+    "check_trimap_encoding",
 ]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -28,6 +37,23 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 # Thresholds on 8-bit trimap values (see module docstring).
 TRIMAP_BG_BELOW = 85
 TRIMAP_FG_FROM = 170
+
+# How trimap files encode their three classes (``read_trimap(..., encoding=...)``).
+TRIMAP_ENCODINGS = ("gray", "labels012")
+# A gray trimap is refused when its colour channels differ by more than this (8-bit codes; JPEG
+# chroma noise on a gray picture stays far below), or when one value farther than
+# _OFF_LEVEL_DISTANCE from 0, 128 and 255 covers at least _OFF_LEVEL_SHARE of the pixels (JPEG
+# and resampling noise spreads over many values, each rare).
+_GRAY_TOLERANCE = 32
+_OFF_LEVEL_DISTANCE = 40
+_OFF_LEVEL_SHARE = 0.02
+_MAX_VALUES_SHOWN = 12
+_OFF_LEVEL = np.abs(np.arange(256)[:, None] - np.array([0, 128, 255])[None]).min(axis=1) > (
+    _OFF_LEVEL_DISTANCE
+)
+# Trimaps above this many pixels: area shares from every 4th pixel of every 4th row (large
+# areas are what is looked for, and counting every pixel cost as much as decoding the file).
+_SAMPLE_ABOVE = 512 * 512
 
 
 def _read_raw(path):
@@ -98,12 +124,124 @@ def snap_trimap(trimap):
     return out
 
 
-def read_trimap(path):
-    """Read a trimap (or a binary mask) as uint8 (H, W) with values exactly {0, 128, 255}."""
-    array = _single_channel(_read_raw(path), path, "trimap")
-    if array.dtype != np.uint8:
-        array = np.round(_to_unit_float(array, path) * 255.0).astype(np.uint8)
-    return snap_trimap(array)
+def check_trimap_encoding(encoding):
+    """Raise unless ``encoding`` is one of :data:`TRIMAP_ENCODINGS`."""
+    if encoding not in TRIMAP_ENCODINGS:
+        raise ValueError(
+            f"trimap_encoding must be one of {TRIMAP_ENCODINGS}, got {encoding!r}: 'gray' for "
+            "0/128/255 trimaps and 0/255 masks, 'labels012' for 0/1/2 label maps"
+        )
+
+
+def _values(array):
+    """'v1, v2, ...' of the distinct values of ``array`` (the first few, for error messages)."""
+    values = np.unique(array)
+    shown = ", ".join(f"{v:g}" for v in values[:_MAX_VALUES_SHOWN].tolist())
+    more = len(values) - _MAX_VALUES_SHOWN
+    return shown + (f", ... ({more} more)" if more > 0 else "")
+
+
+def _trimap_plane(array, path):
+    """(H, W) plane of a trimap file; refuses colour images (module docstring)."""
+    if array.ndim == 2:
+        return array
+    channels = array.shape[2]
+    if channels == 4 and array[:, :, 3].min() != array[:, :, 3].max():
+        return array[:, :, 3]  # the label is in the alpha channel (as for mattes)
+    if channels not in (1, 3, 4):
+        raise ValueError(f"{path}: a trimap needs 1, 3 or 4 channels, found {channels}")
+    colour = array[:, :, :3] if channels >= 3 else array
+    if channels >= 3:
+        top = 255.0 if array.dtype == np.uint8 else (65535.0 if array.dtype == np.uint16 else 1.0)
+        spread = colour.max(axis=2).astype(np.float64) - colour.min(axis=2)
+        if spread.max() * 255.0 / top > _GRAY_TOLERANCE:
+            colours = np.unique(colour[spread * 255.0 / top > _GRAY_TOLERANCE][:, ::-1], axis=0)
+            shown = ", ".join(str(tuple(c)) for c in colours[:_MAX_VALUES_SHOWN].tolist())
+            raise ValueError(
+                f"{path}: a trimap must be grayscale (0 background, 128 unknown, 255 foreground), "
+                f"but this file holds colours, e.g. RGB {shown} (a palette PNG with colour "
+                "entries?). Convert it to gray levels, or, if its palette indices are 0/1/2 "
+                "labels, read it with trimap_encoding='labels012'."
+            )
+    return colour[:, :, 0]
+
+
+def _check_gray_trimap(raw, codes, path):
+    """Refuse a file that does not read as a 0/128/255 trimap (module docstring).
+
+    ``raw``: the file's plane (any dtype); ``codes``: the same as 8-bit codes.
+    """
+    if codes.max() < TRIMAP_BG_BELOW and raw.max() > 0:
+        values = _values(raw)
+        if raw.dtype.kind in "ui" and raw.max() <= 2:
+            hint = (
+                "This looks like a 0/1/2 label map (or a 0/1 mask): register it with "
+                "trimap_encoding='labels012' (0 background, 1 unknown, 2 foreground), or save "
+                "it as 0/128/255 (a mask as 0/255)."
+            )
+        elif raw.dtype == np.uint16 and raw.max() <= 255:
+            hint = (
+                "These look like 8-bit levels stored in a 16-bit file: save it as 8-bit, or "
+                "scale it to 0/32896/65535."
+            )
+        else:
+            hint = "Save it as 0 (background), 128 (unknown), 255 (foreground)."
+        raise ValueError(
+            f"{path}: every pixel would read as background (found values {values} in a "
+            f"{raw.dtype} file; a trimap holds 0 background, 128 unknown, 255 foreground). {hint}"
+        )
+    sample = codes[::4, ::4] if codes.size > _SAMPLE_ABOVE else codes
+    counts = np.bincount(sample.ravel(), minlength=256)
+    off = np.flatnonzero(_OFF_LEVEL & (counts >= _OFF_LEVEL_SHARE * sample.size))
+    if off.size:
+        shares = ", ".join(f"{v} ({100.0 * counts[v] / sample.size:.0f}% of pixels)" for v in off)
+        raise ValueError(
+            f"{path}: not a 0/128/255 trimap: large areas hold values far from these levels: "
+            f"{shares} (8-bit codes; all values: {_values(codes)}). Save it as 0 (background), "
+            "128 (unknown), 255 (foreground)."
+        )
+
+
+def _read_labels012(path):
+    """A 0/1/2 label map (palette PNGs by their indices) -> uint8 {0, 128, 255}."""
+    from PIL import Image
+
+    array = None
+    try:
+        with Image.open(path) as im:
+            if im.mode == "P":
+                array = np.asarray(im)
+    except OSError:  # not a file PIL reads: OpenCV decides below
+        pass
+    if array is None:
+        array = _trimap_plane(_read_raw(path), path)
+    if array.dtype.kind not in "ui" or array.max() > 2:
+        raise ValueError(
+            f"{path}: trimap_encoding='labels012' expects the integer values 0 (background), "
+            f"1 (unknown), 2 (foreground), found {_values(array)} ({array.dtype}). A 0/128/255 "
+            "trimap is read with trimap_encoding='gray' (the default); a lossy (JPEG) label "
+            "map cannot be read exactly: save it as PNG."
+        )
+    return np.array([0, 128, 255], dtype=np.uint8)[array]
+
+
+def read_trimap(path, encoding="gray"):
+    """Read a trimap (or a binary mask) as uint8 (H, W) with values exactly {0, 128, 255}.
+
+    Args:
+        encoding: "gray" (0/128/255 trimaps and 0/255 masks, 8-bit, 16-bit or float, snapped;
+            files that do not read as such are refused, see the module docstring) or
+            "labels012" (0 background, 1 unknown, 2 foreground, read exactly).
+    """
+    check_trimap_encoding(encoding)
+    if encoding == "labels012":
+        return _read_labels012(path)
+    raw = _trimap_plane(_read_raw(path), path)
+    codes = raw
+    if codes.dtype != np.uint8:
+        codes = np.round(_to_unit_float(codes, path) * 255.0).astype(np.uint8)
+    _check_gray_trimap(raw, codes, path)
+    return snap_trimap(codes)
 
 
 def trimap_to_label(trimap):

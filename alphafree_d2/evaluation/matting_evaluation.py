@@ -23,6 +23,8 @@ from .visualization import log_matting_visuals, make_matting_grid, path_inside, 
 __all__ = ["MattingEvaluator"]
 
 _QUANTIZE = (None, "round", "floor")
+_LOSSY_EXTENSIONS = (".jpg", ".jpeg")
+_MAX_LISTED = 10
 
 
 class MattingEvaluator(DatasetEvaluator):
@@ -46,7 +48,11 @@ class MattingEvaluator(DatasetEvaluator):
     them by ``image_id`` (so the result does not depend on how images were sharded or batched)
     and returns ``{"matting": {metric: mean over images}}`` there, None on other processes.
     A metric that is nan for an image (``MSE-T`` / unknown-region ``MSE`` when the trimap has no
-    unknown pixel) is left out of that metric's mean, with a warning.
+    unknown pixel) is left out of that metric's mean, with a warning. With the
+    ``"unknown_region"`` protocol an image whose trimap has no unknown pixel has nothing to
+    measure: all its metrics are nan (left out of the means, not counted as a perfect 0) and a
+    warning names it. Ground-truth alphas stored as JPEG are used, with a warning naming them
+    (lossy compression shifts every metric).
 
     Files, only when ``output_dir`` is given (nothing is written otherwise, and nothing outside
     it; files from an earlier round with the same names are replaced):
@@ -133,6 +139,21 @@ class MattingEvaluator(DatasetEvaluator):
                         f"{self._dataset_label!r}; image ids must be unique"
                     )
                 records[image_id] = record
+        lossy = sorted(
+            r["alpha_file_name"]
+            for r in records.values()
+            if os.path.splitext(r["alpha_file_name"])[1].lower() in _LOSSY_EXTENSIONS
+        )
+        if lossy:
+            shown = ", ".join(lossy[:_MAX_LISTED]) + (
+                f", ... ({len(lossy) - _MAX_LISTED} more)" if len(lossy) > _MAX_LISTED else ""
+            )
+            self._logger.warning(
+                f"MattingEvaluator: {len(lossy)} ground-truth alphas of {self._dataset_label!r} "
+                f"are JPEG files: {shown}. JPEG compression changes the alpha values (most at "
+                "edges), so the metrics are shifted and not comparable with published ones; "
+                "use the dataset's lossless (PNG) mattes."
+            )
         return records
 
     def reset(self):
@@ -156,7 +177,7 @@ class MattingEvaluator(DatasetEvaluator):
                     f"{self._dataset_label!r}"
                 )
             gt = read_alpha(record["alpha_file_name"])
-            trimap = read_trimap(record["trimap_file_name"])
+            trimap = read_trimap(record["trimap_file_name"], record.get("trimap_encoding", "gray"))
             if gt.shape != trimap.shape:
                 raise ValueError(
                     f"{record['alpha_file_name']} is {gt.shape[1]}x{gt.shape[0]} but "
@@ -167,6 +188,14 @@ class MattingEvaluator(DatasetEvaluator):
                 metrics = matting_metrics(pred, _as_8bit_codes(gt), trimap, protocol=self._protocol)
             except ValueError as e:
                 raise ValueError(f"MattingEvaluator: image {image_id!r}: {e}") from e
+            if self._protocol == "unknown_region" and not (trimap == 128).any():
+                self._logger.warning(
+                    f"MattingEvaluator: image {image_id!r}: its trimap "
+                    f"{record['trimap_file_name']} has no unknown (128) pixel, so the "
+                    "unknown_region protocol has nothing to measure; its metrics are nan and left "
+                    "out of the means (check that the trimap is the dataset's evaluation trimap)"
+                )
+                metrics = {key: math.nan for key in metrics}
             self._per_image.append({"image_id": image_id, **metrics})
 
             if self._save_predictions and self._output_dir is not None:
@@ -251,7 +280,8 @@ class MattingEvaluator(DatasetEvaluator):
             if not defined.all():
                 self._logger.warning(
                     f"MattingEvaluator: {key} is undefined (no unknown pixel in the trimap) for "
-                    f"{int((~defined).sum())} of {len(rows)} images of {self._dataset_label!r}; "
+                    f"{int((~defined).sum())} of {len(rows)} images of {self._dataset_label!r} "
+                    f"({', '.join(row['image_id'] for row, ok in zip(rows, defined) if not ok)[:400]}); "
                     "they are left out of its mean"
                 )
             means[key] = float(values[defined].mean()) if defined.any() else math.nan

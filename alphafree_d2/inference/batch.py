@@ -11,12 +11,16 @@ so an interrupted run leaves only complete PNGs (and perhaps a ``.<name>.tmp-*``
 later run's "already done" check can trust what it finds. A job whose outputs all exist is
 skipped unless ``overwrite``; otherwise only its missing outputs are written. Inputs that cannot
 be used (missing path, folder without images, undecodable file, two inputs with one stem) are
-reported as :class:`Problem` s and the rest of the batch goes on. Photos are processed upright
-(EXIF orientation applied), so the outputs line up with the input as viewers display it.
+reported as :class:`Problem` s and the rest of the batch goes on; files of other types in an
+input folder are listed by :func:`unsupported_files` (the tool warns about them). The output
+folders are created and tried (:func:`check_output_folders`) before any image is processed.
+Photos are processed upright (EXIF orientation applied), so the outputs line up with the input
+as viewers display it.
 """
 
 import os
 import sys
+import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Sequence, Tuple
@@ -35,7 +39,9 @@ __all__ = [
     "MattingJob",
     "BatchResult",
     "collect_inputs",
+    "unsupported_files",
     "plan_jobs",
+    "check_output_folders",
     "read_input_image",
     "write_png_atomic",
     "run_jobs",
@@ -96,13 +102,7 @@ def collect_inputs(paths: Sequence[str]) -> Tuple[List[str], List[Problem]]:
 
     for path in paths:
         if os.path.isdir(path):
-            images = sorted(
-                os.path.join(path, name)
-                for name in os.listdir(path)
-                if not name.startswith(".")
-                and name.lower().endswith(INPUT_EXTENSIONS)
-                and os.path.isfile(os.path.join(path, name))
-            )
+            images, _ = _folder_files(path)
             if not images:
                 problems.append(
                     Problem(path, f"folder contains no images ({', '.join(INPUT_EXTENSIONS)})")
@@ -114,6 +114,48 @@ def collect_inputs(paths: Sequence[str]) -> Tuple[List[str], List[Problem]]:
         else:
             problems.append(Problem(path, "no such file or folder"))
     return files, problems
+
+
+def _folder_files(folder: str) -> Tuple[List[str], List[str]]:
+    """(images, others): the non-hidden files directly in ``folder``, sorted, split by whether
+    their extension is in :data:`INPUT_EXTENSIONS`."""
+    images, others = [], []
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if name.startswith(".") or not os.path.isfile(path):
+            continue
+        (images if name.lower().endswith(INPUT_EXTENSIONS) else others).append(path)
+    return images, others
+
+
+def unsupported_files(paths: Sequence[str]) -> List[str]:
+    """The files that :func:`collect_inputs` leaves out of the folders among ``paths``: not
+    hidden, with an extension outside :data:`INPUT_EXTENSIONS` (``.gif``, ``.txt``, ...)."""
+    return [f for path in paths if os.path.isdir(path) for f in _folder_files(path)[1]]
+
+
+def check_output_folders(jobs: Sequence[MattingJob]) -> None:
+    """Create the folders the outputs of ``jobs`` go to and write (then remove) a test file in
+    each, so that an unusable output folder stops a batch before any image is processed.
+
+    Raises:
+        OSError naming the folder that cannot be created or written.
+    """
+    folders = sorted(
+        {os.path.dirname(os.path.abspath(p)) for job in jobs for p in job.outputs.values()}
+    )
+    for folder in folders:
+        try:
+            os.makedirs(folder, exist_ok=True)
+            fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=folder)
+            os.close(fd)
+            os.remove(probe)
+        except OSError as e:
+            raise OSError(
+                e.errno,
+                f"output folder {folder} cannot be created or written ({e.strerror or e}); "
+                "choose another --output or fix its permissions",
+            ) from e
 
 
 # EXIF orientation (tag 0x0112) -> how to turn the stored pixels upright, as viewers show them.
@@ -245,7 +287,7 @@ def _run_job(predictor, job, background, sixteen_bit, overwrite):
     if "alpha" in kinds:
         write_png_atomic(job.outputs["alpha"], alpha_to_png(alpha, sixteen_bit))
     if "cutout" in kinds or "composite" in kinds:
-        foreground = estimate_foreground(image, alpha)
+        foreground = estimate_foreground(image, alpha, name=job.source)
         if "cutout" in kinds:
             write_png_atomic(job.outputs["cutout"], make_cutout(foreground, alpha))
         if "composite" in kinds:

@@ -9,6 +9,7 @@ Germer et al., "Fast Multi-Level Foreground Estimation", ICPR 2020).
 Conventions: images are uint8 (H, W, 3) RGB, alpha float (H, W) in [0, 1].
 """
 
+import logging
 import os
 from typing import Tuple, Union
 
@@ -16,6 +17,8 @@ import cv2
 import numpy as np
 
 __all__ = ["estimate_foreground", "make_cutout", "composite", "parse_color", "COLOR_NAMES"]
+
+logger = logging.getLogger(__name__)
 
 COLOR_NAMES = {
     "white": (255, 255, 255),
@@ -35,19 +38,29 @@ def _check(image, alpha):
         raise ValueError(f"alpha {alpha.shape} does not match the image {image.shape[:2]}")
 
 
-def estimate_foreground(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+def estimate_foreground(image: np.ndarray, alpha: np.ndarray, name: str = "image") -> np.ndarray:
     """Foreground colours with the old background removed from mixed pixels.
+
+    A single-pixel image has no neighbours to estimate from (and pymatting's pyramid needs at
+    least two pixels along one side): its own colours are the foreground, with a warning.
 
     Args:
         image: uint8 (H, W, 3) RGB photo.
         alpha: float (H, W) in [0, 1].
+        name: what the warning calls the image (e.g. its file).
 
     Returns:
         float32 (H, W, 3) RGB foreground in [0, 1] (meaningful where alpha > 0).
     """
+    _check(image, alpha)
+    if max(image.shape[:2]) < 2:
+        logger.warning(
+            f"{name}: {image.shape[1]}x{image.shape[0]} px is too small for foreground "
+            "estimation; the photo's own colours are used as the foreground"
+        )
+        return image.astype(np.float32) / 255.0
     from pymatting import estimate_foreground_ml  # numba-compiled; imported on first use
 
-    _check(image, alpha)
     foreground = estimate_foreground_ml(image.astype(np.float32) / 255.0, alpha.astype(np.float32))
     return np.clip(foreground, 0.0, 1.0).astype(np.float32)
 

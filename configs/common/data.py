@@ -4,18 +4,20 @@
 from omegaconf import OmegaConf
 
 from detectron2.config import LazyCall as L
-from detectron2.data import (
-    build_detection_test_loader,
-    build_detection_train_loader,
-    get_detection_dataset_dicts,
-)
+from detectron2.data import build_detection_test_loader, get_detection_dataset_dicts
 
-from alphafree_d2.data import MattingDatasetMapper, build_matting_augmentations
+from alphafree_d2.data import (
+    MattingDatasetMapper,
+    build_matting_augmentations,
+    build_matting_train_loader,
+)
 from alphafree_d2.evaluation import MattingEvaluator
 
 dataloader = OmegaConf.create()
 
-dataloader.train = L(build_detection_train_loader)(
+# detectron2's train loader, after a quick pre-flight check of the training set (missing or
+# unreadable files, size mismatches, trimaps without known pixels): preflight=False skips it.
+dataloader.train = L(build_matting_train_loader)(
     dataset=L(get_detection_dataset_dicts)(names="am2k_train", filter_empty=False),
     mapper=L(MattingDatasetMapper)(
         is_train=True,
@@ -26,6 +28,7 @@ dataloader.train = L(build_detection_train_loader)(
     # Fixed-size crops: no aspect-ratio grouping (it would need width/height per crop).
     aspect_ratio_grouping=False,
     num_workers=4,
+    preflight=True,
 )
 
 dataloader.test = L(build_detection_test_loader)(

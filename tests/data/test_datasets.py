@@ -13,6 +13,7 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from alphafree_d2.data import (
     MattingDatasetMapper,
+    prepare_coco_matting_trimaps,
     read_trimap,
     register_all_matting_datasets,
     register_coco_matting_dataset,
@@ -240,10 +241,32 @@ def _coco_json(tmp_path, write):
     return str(path), square.astype(bool), other.astype(bool)
 
 
+def _prepare_coco(*argv):
+    spec = importlib.util.spec_from_file_location(
+        "prepare_coco", os.path.join(REPO, "datasets", "prepare_coco_matting.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main([*map(str, argv), "--no-progress"])
+
+
+def _snapshot(folder):
+    """{name: (size, mtime_ns)} of every file under ``folder`` (nothing when it is missing)."""
+    out = {}
+    for dirpath, _, files in os.walk(folder):
+        for name in files:
+            st = os.stat(os.path.join(dirpath, name))
+            out[os.path.relpath(os.path.join(dirpath, name), folder)] = (st.st_size, st.st_mtime_ns)
+    return out
+
+
 def test_coco_polygons_and_rle_become_trimaps(tmp_path, write, catalog_names, caplog):
     json_file, square, other = _coco_json(tmp_path, write)
     catalog_names.extend(["coco_all", "coco_cat", "coco_strict", "coco_other_seed"])
-    kwargs = dict(kernel_size=5, reference_size=None, skip_unlabeled=True, progress=False)
+    kwargs = dict(kernel_size=5, reference_size=None, skip_unlabeled=True)
+    assert (
+        _prepare_coco(json_file, "--kernel-size", 5, "--reference-size", 0, "--skip-unlabeled") == 0
+    )
     register_coco_matting_dataset("coco_all", json_file, str(tmp_path / "images"), **kwargs)
     with caplog.at_level(logging.WARNING):
         records = DatasetCatalog.get("coco_all")
@@ -264,6 +287,9 @@ def test_coco_polygons_and_rle_become_trimaps(tmp_path, write, catalog_names, ca
     )
     assert np.all(rle[20, 3:7] == 128) and rle[20, 2] == 0 and rle[20, 7] == 255  # band around x=5
 
+    prepare_coco_matting_trimaps(
+        json_file, str(tmp_path / "cat"), category_ids=[1], progress=False, **kwargs
+    )
     register_coco_matting_dataset(
         "coco_cat",
         json_file,
@@ -275,11 +301,7 @@ def test_coco_polygons_and_rle_become_trimaps(tmp_path, write, catalog_names, ca
     cat = read_trimap(DatasetCatalog.get("coco_cat")[1]["trimap_file_name"])
     assert cat[10, 47] == 0  # the dog is background now
     register_coco_matting_dataset(
-        "coco_strict",
-        json_file,
-        str(tmp_path / "images"),
-        trimap_root=str(tmp_path / "s"),
-        progress=False,
+        "coco_strict", json_file, str(tmp_path / "images"), trimap_root=str(tmp_path / "s")
     )
     with pytest.raises(ValueError, match="1 of 3 images have no chosen instance.*none"):
         DatasetCatalog.get("coco_strict")
@@ -291,23 +313,56 @@ def test_coco_polygons_and_rle_become_trimaps(tmp_path, write, catalog_names, ca
         seed=3,
         skip_unlabeled=True,
     )
-    with pytest.raises(ValueError, match="delete that folder or choose another trimap_root"):
+    with pytest.raises(
+        ValueError, match=r"delete that folder .*\n.*prepare_coco_matting.py .*--seed 3"
+    ):
         DatasetCatalog.get("coco_other_seed")
-
-
-def test_coco_trimaps_are_seeded(tmp_path, write, catalog_names):
-    json_file, _, _ = _coco_json(tmp_path, write)
-    catalog_names.extend(["coco_s1", "coco_s2"])
-    for name in catalog_names:
-        register_coco_matting_dataset(
-            name,
-            json_file,
-            str(tmp_path / "images"),
-            trimap_root=str(tmp_path / name),
-            seed=11,
-            skip_unlabeled=True,
-            progress=False,
+    with pytest.raises(ValueError, match="pass overwrite=True"):
+        prepare_coco_matting_trimaps(
+            json_file, str(tmp_path / "ann_trimaps"), seed=3, skip_unlabeled=True, progress=False
         )
-    first, second = (DatasetCatalog.get(n) for n in catalog_names)
-    for a, b in zip(first, second):
-        assert open(a["trimap_file_name"], "rb").read() == open(b["trimap_file_name"], "rb").read()
+
+
+def test_coco_loading_writes_nothing(tmp_path, write, catalog_names):
+    """Loading is read-only (every DDP rank runs it): without prepared labels it names the
+    prepare command; with them, loading twice leaves every file as it was."""
+    json_file, _, _ = _coco_json(tmp_path, write)
+    catalog_names.append("coco_ro")
+    register_coco_matting_dataset(
+        "coco_ro", json_file, str(tmp_path / "images"), seed=4, skip_unlabeled=True
+    )
+    before = _snapshot(tmp_path)
+    with pytest.raises(FileNotFoundError) as info:
+        DatasetCatalog.get("coco_ro")
+    assert "generation.json: no such file" in str(info.value)
+    command = str(info.value).split("\n  ")[1]
+    assert command.startswith("python datasets/prepare_coco_matting.py " + json_file)
+    assert _snapshot(tmp_path) == before  # on main, this wrote the trimaps
+
+    assert _prepare_coco(*command.split()[2:]) == 0  # the command it names works
+    prepared = _snapshot(tmp_path / "ann_trimaps")
+    assert sorted(prepared) == ["generation.json", "poly.png", "rle.png"]
+    for _ in range(2):
+        assert len(DatasetCatalog.get("coco_ro")) == 2
+    assert _snapshot(tmp_path / "ann_trimaps") == prepared
+
+    os.remove(tmp_path / "ann_trimaps" / "rle.png")  # an interrupted preparation
+    with pytest.raises(FileNotFoundError, match=r"1 of 2 trimaps are missing \(rle\)"):
+        DatasetCatalog.get("coco_ro")
+
+
+def test_coco_trimaps_are_seeded(tmp_path, write):
+    json_file, _, _ = _coco_json(tmp_path, write)
+    roots = [str(tmp_path / name) for name in ("s1", "s2")]
+    for root in roots:
+        stats = prepare_coco_matting_trimaps(
+            json_file, root, seed=11, skip_unlabeled=True, progress=False
+        )
+        assert stats == {"trimap_root": root, "total": 2, "written": 2, "kept": 0}
+    for name in ("poly.png", "rle.png"):
+        first, second = (open(os.path.join(root, name), "rb").read() for root in roots)
+        assert first == second
+    again = prepare_coco_matting_trimaps(
+        json_file, roots[0], seed=11, skip_unlabeled=True, progress=False
+    )
+    assert again["written"] == 0 and again["kept"] == 2

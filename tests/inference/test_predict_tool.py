@@ -221,3 +221,64 @@ def test_exif_orientation_is_applied(tmp_path, orientation):
     with Image.open(path) as im:
         upright = np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
     np.testing.assert_array_equal(batch.read_input_image(str(path)), upright)
+
+
+def test_single_pixel_image_gets_its_cutout(tiny, tmp_path, capsys, caplog):
+    """On main, pymatting died after the alpha was written (no cutout, exit 1)."""
+    import logging
+
+    from alphafree_d2.inference import foreground
+
+    photo = write(tmp_path / "in" / "dot.png", random_image(1, 1, seed=12))
+    out = tmp_path / "out"
+    assert run(tiny, [photo], out, "--composite", "white") == 0
+    assert "1 written" in capsys.readouterr().out
+    alpha = read(out / "alpha" / "dot.png")
+    cutout = read(out / "cutout" / "dot.png")
+    assert alpha.shape == (1, 1) and cutout.shape == (1, 1, 4)
+    assert cutout[0, 0, 3] == alpha[0, 0]
+    np.testing.assert_array_equal(cutout[0, 0, :3], read(photo)[0, 0])  # its own colour
+    assert read(out / "composite" / "dot.png").shape == (1, 1, 3)
+
+    logger = logging.getLogger(foreground.__name__)
+    logger.addHandler(caplog.handler)  # the tool's logger setup stops propagation to the root
+    try:
+        image = np.full((1, 1, 3), 200, np.uint8)
+        fg = foreground.estimate_foreground(image, np.full((1, 1), 0.5, np.float32), name="x.png")
+    finally:
+        logger.removeHandler(caplog.handler)
+    np.testing.assert_allclose(fg, 200 / 255.0)
+    assert "x.png: 1x1 px is too small for foreground estimation" in caplog.text
+
+
+def test_unwritable_output_folder_stops_before_any_image(
+    tiny, photos, tmp_path, capsys, monkeypatch
+):
+    (tmp_path / "a_file").write_text("a file where the output folder should go")
+    out = tmp_path / "a_file" / "out"
+
+    def never(*args, **kwargs):
+        raise AssertionError("images were processed although the output cannot be written")
+
+    monkeypatch.setattr(predict, "run_jobs", never)
+    monkeypatch.setattr(predict, "MattingPredictor", never)  # not even the model is loaded
+    assert run(tiny, [photos], out) == 2
+    err = capsys.readouterr().err
+    assert f"output folder {out / 'alpha'} cannot be created or written" in err
+
+
+def test_unsupported_files_in_a_folder_are_listed(tiny, tmp_path, capsys):
+    folder = tmp_path / "mixed"
+    write(folder / "ok.png", random_image(16, 16, seed=13))
+    (folder / "anim.gif").write_bytes(b"GIF89a")
+    (folder / "notes.txt").write_text("not an image")
+    (folder / ".hidden").write_text("system file: not listed")
+    assert batch.unsupported_files([str(folder), str(folder / "ok.png")]) == [
+        str(folder / "anim.gif"),
+        str(folder / "notes.txt"),
+    ]
+    assert run(tiny, [folder], tmp_path / "out") == 0
+    err = capsys.readouterr().err
+    assert "ignored 2 files of unsupported types" in err
+    assert str(folder / "anim.gif") in err and str(folder / "notes.txt") in err
+    assert ".hidden" not in err

@@ -7,6 +7,7 @@ from .demo import ensure_demo_dataset, generate_demo_dataset, render_demo_sample
 from .register_coco import (
     coco_annotation_mask,
     load_coco_matting_json,
+    prepare_coco_matting_trimaps,
     register_coco_matting_dataset,
 )
 from .register_matting import load_matting_folder, register_matting_dataset
@@ -17,6 +18,7 @@ __all__ = [
     "load_matting_folder",
     "register_coco_matting_dataset",
     "load_coco_matting_json",
+    "prepare_coco_matting_trimaps",
     "coco_annotation_mask",
     "ensure_demo_dataset",
     "generate_demo_dataset",

@@ -40,8 +40,9 @@ _PREDEFINED = {
         "AM-2K/validation/trimap",
         "AM-2K/validation/mask",
     ),
-    # Ablation labels of the same training images (paper Tables 1, 6, 7), made by
-    # datasets/prepare_matting_trimaps.py with --alpha-labels / --kernel-size K / --mask.
+    # Ablation labels of the same training images (paper Tables 1, 6, 7). am2k_train_alpha: the
+    # ground-truth mattes themselves (no preparation beyond the default trimaps); the others are
+    # made by datasets/prepare_matting_trimaps.py am2k --mask / --kernel-size K.
     "am2k_train_alpha": (
         _AM2K_LAYOUT,
         "AM-2K/train/original",

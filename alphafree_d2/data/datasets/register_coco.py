@@ -4,13 +4,20 @@ The union of the chosen instances' masks (polygons, compressed or uncompressed R
 pycocotools) is the foreground; the foreground and the background are then eroded separately
 (:func:`alphafree_d2.data.trimap.mask_to_trimap`), which leaves an unknown band around the mask
 boundary. Kernel sizes are drawn per image from the seed and the image name, so labels are
-reproducible. The trimaps are written once, at the first ``DatasetCatalog.get``, as
-``<trimap_root>/<stem>.png`` together with ``generation.json``, which records the parameters.
+reproducible.
+
+Generating the labels is an explicit, one-time prepare step,
+:func:`prepare_coco_matting_trimaps` (command line: ``datasets/prepare_coco_matting.py``), which
+writes ``<trimap_root>/<stem>.png`` and ``generation.json`` (the parameters), each atomically.
+Loading the dataset (:func:`load_coco_matting_json`, run by ``DatasetCatalog.get`` in every
+process) only reads: it checks that ``generation.json`` records the same parameters and that every
+trimap exists, and otherwise raises with the prepare command to run.
 """
 
 import json
 import logging
 import os
+import shlex
 
 import numpy as np
 import pycocotools.mask as mask_util
@@ -20,17 +27,19 @@ from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from ..trimap import (
     DEFAULT_REFERENCE_SIZE,
+    GENERATION_FILE,
     mask_to_trimap,
-    record_generation,
     rng_for,
 )
-from ...utils.file_io import write_png
+from ...utils.file_io import atomic_write, write_png
 from .register_matting import _names
 
 __all__ = [
     "COCO_KERNEL_SIZE_RANGE",
     "coco_annotation_mask",
+    "default_coco_trimap_root",
     "load_coco_matting_json",
+    "prepare_coco_matting_trimaps",
     "register_coco_matting_dataset",
 ]
 
@@ -60,38 +69,14 @@ def coco_annotation_mask(segmentation, height, width):
     return mask
 
 
-def load_coco_matting_json(
-    json_file,
-    image_root,
-    trimap_root,
-    *,
-    category_ids=None,
-    seed=0,
-    kernel_size=None,
-    kernel_size_range=COCO_KERNEL_SIZE_RANGE,
-    reference_size=DEFAULT_REFERENCE_SIZE,
-    skip_unlabeled=False,
-    progress=True,
-):
-    """Records for a COCO json whose instance masks become trimap labels (module docstring).
+def default_coco_trimap_root(json_file):
+    """``<json folder>/<json stem>_trimaps``: where the trimaps of ``json_file`` go by default."""
+    return os.path.splitext(json_file)[0] + "_trimaps"
 
-    Args:
-        json_file (str): COCO instances json (``images``, ``annotations``, ``categories``).
-        image_root (str): folder that the images' ``file_name`` are relative to.
-        trimap_root (str): folder for the generated trimaps (created; existing ones are reused
-            when ``generation.json`` matches these parameters, an error otherwise).
-        category_ids (list[int] or None): instances of these categories form the foreground;
-            None: all. Crowd annotations count like the others.
-        seed, kernel_size, kernel_size_range, reference_size: see
-            :func:`alphafree_d2.data.trimap.mask_to_trimap`; the unknown band is about
-            ``(k_fg + k_bg) / 2`` pixels (at ``reference_size``) wide.
-        skip_unlabeled (bool): leave out images without a chosen instance (names logged) instead
-            of raising.
 
-    Returns:
-        list[dict] with ``file_name``, ``height``, ``width``, ``image_id`` (file stem),
-        ``trimap_file_name``.
-    """
+def _read_coco(json_file, category_ids, skip_unlabeled):
+    """[(stem, image dict, [segmentation, ...])] of the images with a chosen instance, sorted by
+    file name (checks: COCO keys, unique stems, masks present, unlabeled images)."""
     with open(json_file, encoding="utf-8") as f:
         coco = json.load(f)
     for key in ("images", "annotations"):
@@ -118,7 +103,7 @@ def load_coco_matting_json(
             )
         stems[stem] = image["file_name"]
         if image["id"] in per_image:
-            images.append((stem, image))
+            images.append((stem, image, per_image[image["id"]]))
         else:
             unlabeled.append(stem)
     if unlabeled and not skip_unlabeled:
@@ -135,22 +120,171 @@ def load_coco_matting_json(
         raise ValueError(
             f"{json_file}: no image has a chosen instance (category_ids={category_ids})"
         )
+    return images
 
-    params = {
+
+def _generation_params(
+    json_file, category_ids, seed, kernel_size, kernel_size_range, reference_size
+):
+    return {
         "mode": "coco",
         "json_file": os.path.abspath(json_file),
-        "category_ids": None if chosen is None else sorted(chosen),
+        "category_ids": None if category_ids is None else sorted(set(category_ids)),
         "seed": int(seed),
         "kernel_size": None if kernel_size is None else int(kernel_size),
         "kernel_size_range": [int(v) for v in kernel_size_range],
         "reference_size": None if reference_size is None else int(reference_size),
     }
-    record_generation(
-        trimap_root, params, remedy="delete that folder or choose another trimap_root"
-    )
 
-    records, todo = [], []
-    for stem, image in images:
+
+def _recorded_params(trimap_root):
+    path = os.path.join(trimap_root, GENERATION_FILE)
+    if not os.path.isfile(path):
+        return None
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _prepare_command(json_file, trimap_root, params):
+    """The datasets/prepare_coco_matting.py command line that writes labels with ``params``."""
+    args = ["python", "datasets/prepare_coco_matting.py", json_file, "--trimap-root", trimap_root]
+    if params["category_ids"] is not None:
+        args += ["--category-ids", *map(str, params["category_ids"])]
+    args += ["--seed", str(params["seed"])]
+    if params["kernel_size"] is not None:
+        args += ["--kernel-size", str(params["kernel_size"])]
+    else:
+        args += ["--kernel-size-range", *map(str, params["kernel_size_range"])]
+    args += ["--reference-size", str(params["reference_size"] or 0)]
+    return " ".join(shlex.quote(a) for a in args)
+
+
+def prepare_coco_matting_trimaps(
+    json_file,
+    trimap_root=None,
+    *,
+    category_ids=None,
+    seed=0,
+    kernel_size=None,
+    kernel_size_range=COCO_KERNEL_SIZE_RANGE,
+    reference_size=DEFAULT_REFERENCE_SIZE,
+    skip_unlabeled=False,
+    overwrite=False,
+    progress=True,
+):
+    """Write the trimap labels of a COCO json (module docstring): the one-time prepare step that
+    :func:`load_coco_matting_json` expects. Run it once, in one process.
+
+    Args: as :func:`load_coco_matting_json`, plus
+        trimap_root (str or None): default :func:`default_coco_trimap_root`.
+        overwrite (bool): regenerate every trimap, also when ``generation.json`` records other
+            parameters (otherwise existing trimaps are kept, and a folder made with other
+            parameters is refused).
+
+    Returns:
+        dict with ``trimap_root``, ``total``, ``written`` and ``kept``.
+    """
+    trimap_root = default_coco_trimap_root(json_file) if trimap_root is None else trimap_root
+    images = _read_coco(json_file, category_ids, skip_unlabeled)
+    params = _generation_params(
+        json_file, category_ids, seed, kernel_size, kernel_size_range, reference_size
+    )
+    previous = _recorded_params(trimap_root)
+    if previous is not None and previous != params and not overwrite:
+        raise ValueError(
+            f"{trimap_root} holds labels generated with {previous}, not {params}: pass "
+            "overwrite=True (--overwrite), delete that folder or choose another trimap_root"
+        )
+    os.makedirs(trimap_root, exist_ok=True)
+    with atomic_write(os.path.join(trimap_root, GENERATION_FILE), "w") as f:
+        json.dump(params, f, indent=1)
+
+    todo = []
+    for stem, image, segmentations in images:
+        path = os.path.join(trimap_root, stem + ".png")
+        if overwrite or not os.path.exists(path):
+            todo.append((stem, image, segmentations, path))
+    for stem, image, segmentations, path in tqdm(
+        todo, desc="COCO trimaps", unit="img", disable=not progress or not todo
+    ):
+        h, w = int(image["height"]), int(image["width"])
+        try:
+            fg = np.zeros((h, w), dtype=bool)
+            for segmentation in segmentations:
+                fg |= coco_annotation_mask(segmentation, h, w)
+        except ValueError as e:
+            raise ValueError(f"{json_file}: image {image['file_name']}: {e}") from e
+        trimap = mask_to_trimap(
+            fg,
+            rng=rng_for(seed, stem),
+            kernel_size=kernel_size,
+            kernel_size_range=kernel_size_range,
+            reference_size=reference_size,
+        )
+        write_png(path, trimap)  # atomic
+    return {
+        "trimap_root": trimap_root,
+        "total": len(images),
+        "written": len(todo),
+        "kept": len(images) - len(todo),
+    }
+
+
+def load_coco_matting_json(
+    json_file,
+    image_root,
+    trimap_root,
+    *,
+    category_ids=None,
+    seed=0,
+    kernel_size=None,
+    kernel_size_range=COCO_KERNEL_SIZE_RANGE,
+    reference_size=DEFAULT_REFERENCE_SIZE,
+    skip_unlabeled=False,
+):
+    """Records for a COCO json whose instance masks became trimap labels (module docstring).
+
+    Reads only: the trimaps must have been written by :func:`prepare_coco_matting_trimaps`
+    (``datasets/prepare_coco_matting.py``) with the same parameters; otherwise this raises
+    with the command to run.
+
+    Args:
+        json_file (str): COCO instances json (``images``, ``annotations``, ``categories``).
+        image_root (str): folder that the images' ``file_name`` are relative to.
+        trimap_root (str): folder of the prepared trimaps.
+        category_ids (list[int] or None): instances of these categories form the foreground;
+            None: all. Crowd annotations count like the others.
+        seed, kernel_size, kernel_size_range, reference_size: see
+            :func:`alphafree_d2.data.trimap.mask_to_trimap`; the unknown band is about
+            ``(k_fg + k_bg) / 2`` pixels (at ``reference_size``) wide.
+        skip_unlabeled (bool): leave out images without a chosen instance (names logged) instead
+            of raising.
+
+    Returns:
+        list[dict] with ``file_name``, ``height``, ``width``, ``image_id`` (file stem),
+        ``trimap_file_name``.
+    """
+    images = _read_coco(json_file, category_ids, skip_unlabeled)
+    params = _generation_params(
+        json_file, category_ids, seed, kernel_size, kernel_size_range, reference_size
+    )
+    command = _prepare_command(json_file, trimap_root, params) + (
+        " --skip-unlabeled" if skip_unlabeled else ""
+    )
+    previous = _recorded_params(trimap_root)
+    if previous is None:
+        raise FileNotFoundError(
+            f"{os.path.join(trimap_root, GENERATION_FILE)}: no such file; the trimap labels of "
+            f"{json_file} are generated once, before training, with:\n  {command}"
+        )
+    if previous != params:
+        raise ValueError(
+            f"{trimap_root} holds labels generated with {previous}, not {params}: delete that "
+            "folder or choose another trimap_root, then generate the labels with:\n"
+            f"  {command}"
+        )
+    records, missing = [], []
+    for stem, image, _ in images:
         record = {
             "file_name": os.path.join(image_root, image["file_name"]),
             "height": int(image["height"]),
@@ -158,39 +292,28 @@ def load_coco_matting_json(
             "image_id": stem,
             "trimap_file_name": os.path.join(trimap_root, stem + ".png"),
         }
+        if not os.path.isfile(record["trimap_file_name"]):
+            missing.append(stem)
         records.append(record)
-        if not os.path.exists(record["trimap_file_name"]):
-            todo.append((record, per_image[image["id"]]))
-    for record, segmentations in tqdm(
-        todo, desc="COCO trimaps", unit="img", disable=not progress or not todo
-    ):
-        h, w = record["height"], record["width"]
-        try:
-            fg = np.zeros((h, w), dtype=bool)
-            for segmentation in segmentations:
-                fg |= coco_annotation_mask(segmentation, h, w)
-        except ValueError as e:
-            raise ValueError(f"{json_file}: image {record['file_name']}: {e}") from e
-        trimap = mask_to_trimap(
-            fg,
-            rng=rng_for(seed, record["image_id"]),
-            kernel_size=kernel_size,
-            kernel_size_range=kernel_size_range,
-            reference_size=reference_size,
+    if missing:
+        raise FileNotFoundError(
+            f"{trimap_root}: {len(missing)} of {len(records)} trimaps are missing "
+            f"({_names(missing)}); an interrupted preparation? Complete it with:\n  {command}"
         )
-        write_png(record["trimap_file_name"], trimap)
     return records
 
 
 def register_coco_matting_dataset(name, json_file, image_root, trimap_root=None, **kwargs):
     """Register a COCO json as a trimap-labelled matting dataset (:func:`load_coco_matting_json`).
 
-    ``trimap_root`` defaults to ``<json folder>/<json stem>_trimaps``; ``kwargs`` go to
-    :func:`load_coco_matting_json`. Lazy: nothing is read or written until
-    ``DatasetCatalog.get(name)``.
+    ``trimap_root`` defaults to :func:`default_coco_trimap_root` (``<json folder>/<json
+    stem>_trimaps``); ``kwargs`` go to :func:`load_coco_matting_json`. Lazy, and read-only:
+    nothing is read until ``DatasetCatalog.get(name)``, and the trimaps are written beforehand by
+    ``datasets/prepare_coco_matting.py`` (:func:`prepare_coco_matting_trimaps`) with the same
+    parameters.
     """
     if trimap_root is None:
-        trimap_root = os.path.splitext(json_file)[0] + "_trimaps"
+        trimap_root = default_coco_trimap_root(json_file)
     DatasetCatalog.register(
         name, lambda: load_coco_matting_json(json_file, image_root, trimap_root, **kwargs)
     )

@@ -6,7 +6,7 @@ from PIL import Image
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-from ..io import IMAGE_EXTENSIONS, read_image
+from ..io import IMAGE_EXTENSIONS, check_trimap_encoding, read_image
 from ..trimap import list_images
 
 __all__ = ["load_matting_folder", "register_matting_dataset"]
@@ -31,7 +31,9 @@ def image_size(path):
     return int(height), int(width)
 
 
-def load_matting_folder(image_root, trimap_root=None, alpha_root=None, *, skip_unlabeled=False):
+def load_matting_folder(
+    image_root, trimap_root=None, alpha_root=None, *, skip_unlabeled=False, trimap_encoding="gray"
+):
     """Records for the images of ``image_root`` and their labels, matched by file stem.
 
     Args:
@@ -41,11 +43,17 @@ def load_matting_folder(image_root, trimap_root=None, alpha_root=None, *, skip_u
         alpha_root (str or None): folder of ground-truth alpha mattes, if any.
         skip_unlabeled (bool): leave out images that miss a label (their names are logged as a
             warning) instead of raising.
+        trimap_encoding (str): how the trimap files encode their classes (see
+            :func:`alphafree_d2.data.io.read_trimap`): "gray" (0/128/255 trimaps, 0/255 masks)
+            or "labels012" (0 background, 1 unknown, 2 foreground). Files that do not match are
+            refused when they are read, naming the file and the values found.
 
     Returns:
         list[dict]: sorted by ``image_id``; keys ``file_name``, ``height``, ``width``, ``image_id``
-        (file stem), plus ``trimap_file_name`` / ``alpha_file_name`` for the roots given.
+        (file stem), plus ``trimap_file_name`` / ``alpha_file_name`` for the roots given, and
+        ``trimap_encoding`` when it is not "gray".
     """
+    check_trimap_encoding(trimap_encoding)
     images = list_images(image_root)
     if not images:
         raise FileNotFoundError(
@@ -82,6 +90,8 @@ def load_matting_folder(image_root, trimap_root=None, alpha_root=None, *, skip_u
         record = {"file_name": path, "height": height, "width": width, "image_id": name}
         for key, found in labels.items():
             record[key] = found[name]
+        if trimap_root is not None and trimap_encoding != "gray":
+            record["trimap_encoding"] = trimap_encoding
         records.append(record)
     if not records:
         raise FileNotFoundError(f"{image_root}: every image lacks a label")
@@ -89,23 +99,38 @@ def load_matting_folder(image_root, trimap_root=None, alpha_root=None, *, skip_u
 
 
 def register_matting_dataset(
-    name, image_root, trimap_root=None, alpha_root=None, *, skip_unlabeled=False, **metadata
+    name,
+    image_root,
+    trimap_root=None,
+    alpha_root=None,
+    *,
+    skip_unlabeled=False,
+    trimap_encoding="gray",
+    **metadata,
 ):
     """Register a folder dataset (see :func:`load_matting_folder`) under ``name``; lazy: the
     folders are read at the first ``DatasetCatalog.get(name)``.
 
-    Metadata: ``evaluator_type="matting"``, ``image_root``, ``trimap_root``, ``alpha_root``, plus
-    ``metadata``.
+    Metadata: ``evaluator_type="matting"``, ``image_root``, ``trimap_root``, ``alpha_root``,
+    ``trimap_encoding``, plus ``metadata``.
 
     Example::
 
         register_matting_dataset("my_train", "data/images", trimap_root="data/trimaps")
         register_matting_dataset("my_val", "data/val/images", "data/val/trimaps", "data/val/alphas")
+        # trimaps stored as label maps 0 (background) / 1 (unknown) / 2 (foreground):
+        register_matting_dataset("my_labels", "data/images", "data/labels",
+                                 trimap_encoding="labels012")
     """
+    check_trimap_encoding(trimap_encoding)
     DatasetCatalog.register(
         name,
         lambda: load_matting_folder(
-            image_root, trimap_root, alpha_root, skip_unlabeled=skip_unlabeled
+            image_root,
+            trimap_root,
+            alpha_root,
+            skip_unlabeled=skip_unlabeled,
+            trimap_encoding=trimap_encoding,
         ),
     )
     MetadataCatalog.get(name).set(
@@ -113,5 +138,6 @@ def register_matting_dataset(
         image_root=image_root,
         trimap_root=trimap_root,
         alpha_root=alpha_root,
+        trimap_encoding=trimap_encoding,
         **metadata,
     )
