@@ -3,7 +3,7 @@
 Importing this package registers the built-in datasets (lazily; see ``datasets/builtin.py``).
 """
 
-from . import datasets  # ensure the builtin datasets are registered
+from . import datasets  # noqa: F401  (registers the built-in datasets)
 from .augmentation import RandomScale, build_matting_augmentations
 from .dataset_mapper import MattingDatasetMapper
 from .datasets import (

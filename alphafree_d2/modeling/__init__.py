@@ -16,4 +16,18 @@ from .losses import (
 )
 from .meta_arch import ViTMatte
 
-__all__ = [k for k in globals() if not k.startswith("_")]
+__all__ = [
+    "DetailCapture",
+    "MattingCriterion",
+    "NeighbourSelection",
+    "PAPER_POLICIES",
+    "ViTMatte",
+    "affinity_loss",
+    "alpha_l1_loss",
+    "dc_loss",
+    "ddc_loss",
+    "known_loss",
+    "mask_bce_loss",
+    "mask_l1_loss",
+    "select_neighbours",
+]

@@ -1,7 +1,7 @@
 """Matting datasets: folder and COCO-json registration, the procedural demo, and the built-in
 datasets (registered on import, lazily)."""
 
-from . import builtin as _builtin  # ensure the builtin datasets are registered
+from . import builtin  # noqa: F401  (registers the built-in datasets)
 from .builtin import register_all_matting_datasets
 from .demo import ensure_demo_dataset, generate_demo_dataset, render_demo_sample
 from .register_coco import (
