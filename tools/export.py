@@ -27,11 +27,11 @@ from detectron2.utils.logger import setup_logger
 from alphafree_d2.checkpoint.matting_checkpointer import CheckpointError
 from alphafree_d2.inference.export import (
     ONNX_EXPORTERS,
-    random_images,
     compare_onnx,
     compare_torchscript,
     export_onnx,
     export_torchscript,
+    random_images,
 )
 from alphafree_d2.inference.predictor import build_inference_model
 

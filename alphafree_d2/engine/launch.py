@@ -17,6 +17,7 @@ import os
 import sys
 
 import torch.distributed as dist
+
 from detectron2.engine import launch as _d2_launch
 from detectron2.utils import comm
 

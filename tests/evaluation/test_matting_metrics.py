@@ -6,9 +6,9 @@ import warnings
 import cv2
 import numpy as np
 import pytest
+from matting_reference import ref_unknown_region, ref_whole_image
 
 from alphafree_d2.evaluation import METRIC_KEYS, matting_metrics
-from matting_reference import ref_unknown_region, ref_whole_image
 
 RTOL = 1e-6  # the tolerance; in practice the values are bit-identical
 

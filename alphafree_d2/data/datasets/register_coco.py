@@ -18,13 +18,13 @@ from tqdm import tqdm
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
+from ...utils.file_io import write_png
 from ..trimap import (
     DEFAULT_REFERENCE_SIZE,
     mask_to_trimap,
     record_generation,
     rng_for,
 )
-from ...utils.file_io import write_png
 from .register_matting import _names
 
 __all__ = [
