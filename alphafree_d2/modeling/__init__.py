@@ -1,5 +1,7 @@
 """Models and losses. Importing this registers :class:`ViTMatte` in detectron2's
-``META_ARCH_REGISTRY``."""
+``META_ARCH_REGISTRY`` and detectron2's ViT in ``BACKBONE_REGISTRY`` (for yacs configs)."""
+from .backbone import build_matting_vit_backbone
+from .build import build_matting_criterion, build_matting_decoder
 from .decoder import DetailCapture
 from .losses import (
     PAPER_POLICIES,
@@ -23,6 +25,9 @@ __all__ = [
     "PAPER_POLICIES",
     "ViTMatte",
     "affinity_loss",
+    "build_matting_criterion",
+    "build_matting_decoder",
+    "build_matting_vit_backbone",
     "alpha_l1_loss",
     "dc_loss",
     "ddc_loss",
