@@ -15,7 +15,6 @@ to keep the graph size-generic.
 """
 
 import argparse
-import json
 import os
 import sys
 
@@ -34,6 +33,7 @@ from alphafree_d2.inference.export import (
     random_images,
 )
 from alphafree_d2.inference.predictor import build_inference_model
+from alphafree_d2.utils.file_io import write_json
 
 
 def size(text):
@@ -131,8 +131,7 @@ def main(argv=None) -> int:
         report["max_abs_diff"]["onnxruntime_cpu"] = compare_onnx(
             model, path, args.check_sizes, dtype
         )
-    with open(os.path.join(args.output, "export.json"), "w") as f:
-        json.dump(report, f, indent=2)
+    write_json(os.path.join(args.output, "export.json"), report, indent=2)
     worst = 0.0
     for backend, diffs in report["max_abs_diff"].items():
         for hw, diff in diffs.items():

@@ -14,7 +14,7 @@ from .datasets import (
     register_coco_matting_dataset,
     register_matting_dataset,
 )
-from .io import read_alpha, read_image, read_trimap, snap_trimap, trimap_to_label
+from .io import read_alpha, read_image, read_trimap, snap_trimap
 from .trimap import alpha_to_mask, alpha_to_trimap, generate_trimaps, mask_to_trimap, rng_for
 
 __all__ = [
@@ -36,5 +36,4 @@ __all__ = [
     "read_alpha",
     "read_trimap",
     "snap_trimap",
-    "trimap_to_label",
 ]

@@ -20,7 +20,6 @@ __all__ = [
     "read_alpha",
     "read_trimap",
     "snap_trimap",
-    "trimap_to_label",
 ]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
@@ -104,12 +103,3 @@ def read_trimap(path):
     if array.dtype != np.uint8:
         array = np.round(_to_unit_float(array, path) * 255.0).astype(np.uint8)
     return snap_trimap(array)
-
-
-def trimap_to_label(trimap):
-    """{0, 128, 255} uint8 trimap -> float32 label with values exactly {0, 0.5, 1}."""
-    trimap = snap_trimap(trimap)
-    label = np.full(trimap.shape, 0.5, dtype=np.float32)
-    label[trimap == 0] = 0.0
-    label[trimap == 255] = 1.0
-    return label
