@@ -79,6 +79,21 @@ def test_package_imports_as_a_dag():
     assert cycle is None, f"import cycle: {' -> '.join(cycle)}"
 
 
+def test_package_modules_import_each_other_relatively():
+    # detectron2's convention inside a package: `from .x import` / `from ..x import`; the
+    # absolute `alphafree_d2....` form is for tools, configs, examples, benchmarks and tests.
+    absolute = []
+    for name, (path, _) in _modules(PACKAGE_ROOT).items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.level == 0:
+                names = [node.module]
+            absolute += [
+                f"{path.name}:{node.lineno}" for n in names if n.split(".")[0] == "alphafree_d2"
+            ]
+    assert absolute == []
+
+
 def test_hidden_cycles_are_found(tmp_path):
     # A function-local import back into a package that imports this module: a cycle Python only
     # trips over at call time.
