@@ -35,6 +35,6 @@ setup(
     ],
     extras_require={
         "export": ["onnx>=1.15", "onnxruntime>=1.17", "onnxscript>=0.1"],
-        "test": ["pytest>=7", "pytest-timeout>=2", "ruff>=0.6"],
+        "test": ["pytest>=7", "pytest-timeout>=2", "ruff>=0.9"],
     },
 )

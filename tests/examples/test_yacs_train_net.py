@@ -30,8 +30,7 @@ TINY = [
 ]  # fmt: skip
 
 
-def test_yacs_default_trainer_trains_and_evaluates_the_demo(tmp_path):
-    out = tmp_path / "out"
+def _run(tmp_path, *args):
     env = {**os.environ, "DETECTRON2_DATASETS": str(tmp_path / "datasets")}
     done = subprocess.run(
         [
@@ -39,9 +38,7 @@ def test_yacs_default_trainer_trains_and_evaluates_the_demo(tmp_path):
             str(ROOT / "examples" / "yacs_train_net.py"),
             "--config-file",
             str(ROOT / "examples" / "demo_ddc.yaml"),
-            *TINY,
-            "OUTPUT_DIR",
-            str(out),
+            *args,
         ],
         capture_output=True,
         text=True,
@@ -49,6 +46,17 @@ def test_yacs_default_trainer_trains_and_evaluates_the_demo(tmp_path):
         timeout=600,
     )
     assert done.returncode == 0, done.stderr[-4000:]
+    return done
+
+
+def _per_image(folder):
+    with open(folder / "demo_val_whole_image_per_image.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def test_yacs_default_trainer_trains_and_evaluates_the_demo(tmp_path):
+    out = tmp_path / "out"
+    done = _run(tmp_path, *TINY, "OUTPUT_DIR", str(out))
 
     # Trained: detectron2's metrics.json has the criterion's named losses, finite.
     with open(out / "metrics.json") as f:
@@ -59,7 +67,12 @@ def test_yacs_default_trainer_trains_and_evaluates_the_demo(tmp_path):
 
     # Evaluated: the MattingEvaluator's per-image CSV covers demo_val, and the metrics reached
     # DefaultTrainer's results (logged in its copy-paste format).
-    with open(out / "inference" / "demo_val_whole_image_per_image.csv") as f:
-        rows = list(csv.DictReader(f))
+    rows = _per_image(out / "inference")
     assert len(rows) == 12 and all(0 <= float(r["MAD"]) <= 1 for r in rows)
     assert "copypaste: SAD,MAD,MSE,Grad,Conn" in done.stdout + done.stderr
+
+    # --eval-only with the trained weights reproduces the final evaluation.
+    again = tmp_path / "again"
+    weights = str(out / "model_final.pth")
+    _run(tmp_path, "--eval-only", *TINY, "MODEL.WEIGHTS", weights, "OUTPUT_DIR", str(again))
+    assert _per_image(again / "inference") == rows
