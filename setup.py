@@ -41,6 +41,6 @@ setup(
         "demo": ["starlette>=0.37", "uvicorn>=0.27"],
         # httpx: starlette's TestClient; selenium: the demo page's browser test, which also
         # needs Chromium and its driver (Debian: apt-get install chromium chromium-driver).
-        "test": ["pytest>=7", "pytest-timeout>=2", "httpx>=0.27", "selenium>=4.15"],
+        "test": ["pytest>=7", "pytest-timeout>=2", "httpx>=0.27", "selenium>=4.15", "ruff>=0.9"],
     },
 )

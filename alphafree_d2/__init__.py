@@ -4,8 +4,7 @@
 (``demo_*``, ``am2k_*``, ``p3m*``) in ``DatasetCatalog``/``MetadataCatalog`` (lazily: nothing is
 read until a dataset is used) and the ``ViTMatte`` meta-architecture in ``META_ARCH_REGISTRY``.
 """
-from . import data  # noqa: F401  (registers datasets)
-from . import modeling  # noqa: F401  (registers the meta-architecture)
+from . import data, modeling  # noqa: F401  (register the datasets and the meta-architecture)
 from .config import add_alphafree_config
 from .data import MattingDatasetMapper, register_matting_dataset
 from .evaluation import MattingEvaluator, matting_metrics
@@ -13,3 +12,16 @@ from .inference import MattingPredictor
 from .modeling import MattingCriterion, ViTMatte, ddc_loss, known_loss
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "MattingCriterion",
+    "MattingDatasetMapper",
+    "MattingEvaluator",
+    "MattingPredictor",
+    "ViTMatte",
+    "add_alphafree_config",
+    "ddc_loss",
+    "known_loss",
+    "matting_metrics",
+    "register_matting_dataset",
+]

@@ -421,11 +421,12 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     start = time.perf_counter()
     sys.path.insert(0, HERE)
+    from _policy_report import mean_metrics, read_per_image_csv
+
     from detectron2.data import DatasetCatalog, MetadataCatalog
 
     import alphafree_d2  # noqa: F401  (registers demo_train / demo_val)
     from alphafree_d2.data import generate_trimaps, register_matting_dataset
-    from _policy_report import mean_metrics, read_per_image_csv
 
     train_records = DatasetCatalog.get("demo_train")  # generates the demo data if missing
     val_records = DatasetCatalog.get("demo_val")
@@ -494,8 +495,6 @@ def main(argv=None):
 
 
 def write_report(plan, policies, infos, train_records, val_records, real_dir, start):
-    from detectron2.data import DatasetCatalog
-
     from _policy_report import (
         aggregate,
         markdown_table,
@@ -504,6 +503,8 @@ def write_report(plan, policies, infos, train_records, val_records, real_dir, st
         read_per_image_csv,
         reference_metrics,
     )
+
+    from detectron2.data import DatasetCatalog
 
     datasets = [("demo_val", demo_csv, val_records, "demo_val", os.path.join("inference", "predictions", "demo_val"))]
     if real_dir:

@@ -7,7 +7,7 @@ published evaluation scripts, on real-size synthetic mattes.
 For each size and protocol it prints the best-of-``repeats`` time of the reference and of the
 package, their ratio, and the largest absolute difference over the metrics (0 means identical).
 
-The references are the tests' plain formulations (``tests/evaluation/matting_reference.py``),
+The references are the tests' plain formulations (``alphafree_d2/utils/testing.py``),
 which follow the published code's operations and dtypes literally; here they also compute the
 whole-image connectivity's per-threshold distance transform that the script never uses:
 - whole image: ``core/evaluate.py`` of JizhiziLi/GFM and JizhiziLi/P3M (as ``core/test.py``
@@ -16,17 +16,13 @@ whole-image connectivity's per-threshold distance transform that the script neve
 """
 
 import argparse
-import os
-import sys
 import time
 
 import cv2
 import numpy as np
 
 from alphafree_d2.evaluation import matting_metrics
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../tests/evaluation"))
-from matting_reference import ref_unknown_region, ref_whole_image  # noqa: E402
+from alphafree_d2.utils.testing import ref_unknown_region, ref_whole_image
 
 # --- synthetic mattes -------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ import torch
 
 from alphafree_d2.checkpoint import convert_vit_checkpoint, load_pretrained_state_dict
 from alphafree_d2.checkpoint.pretrained import FORMATS
+from alphafree_d2.utils.file_io import atomic_write
 
 
 def parse_args(argv=None):
@@ -53,11 +54,11 @@ def main(argv=None):
             sys.exit(f"keys the model does not have: {result.unexpected_keys}")
         fresh = sorted({k.rsplit(".", 1)[0] for k in result.missing_keys})
         print(f"initialised by the model ({len(result.missing_keys)} tensors): {fresh}")
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    torch.save(
-        {"model": model_state, "__author__": f"alphafree_d2 convert_pretrained ({args.format})"},
-        args.output,
-    )
+    with atomic_write(args.output) as f:  # creates the folder; no half-written file on a kill
+        torch.save(
+            {"model": model_state, "__author__": f"alphafree_d2 convert_pretrained ({args.format})"},
+            f,
+        )
     print(f"wrote {args.output}")
 
 

@@ -15,7 +15,6 @@ to keep the graph size-generic.
 """
 
 import argparse
-import json
 import os
 import sys
 
@@ -27,13 +26,14 @@ from detectron2.utils.logger import setup_logger
 from alphafree_d2.checkpoint.matting_checkpointer import CheckpointError
 from alphafree_d2.inference.export import (
     ONNX_EXPORTERS,
-    random_images,
     compare_onnx,
     compare_torchscript,
     export_onnx,
     export_torchscript,
+    random_images,
 )
 from alphafree_d2.inference.predictor import build_inference_model
+from alphafree_d2.utils.file_io import write_json
 
 
 def size(text):
@@ -131,8 +131,7 @@ def main(argv=None) -> int:
         report["max_abs_diff"]["onnxruntime_cpu"] = compare_onnx(
             model, path, args.check_sizes, dtype
         )
-    with open(os.path.join(args.output, "export.json"), "w") as f:
-        json.dump(report, f, indent=2)
+    write_json(os.path.join(args.output, "export.json"), report, indent=2)
     worst = 0.0
     for backend, diffs in report["max_abs_diff"].items():
         for hw, diff in diffs.items():

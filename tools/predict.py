@@ -24,9 +24,8 @@ from detectron2.config import LazyConfig
 from detectron2.utils.logger import setup_logger
 
 from alphafree_d2.checkpoint.matting_checkpointer import CheckpointError
-from alphafree_d2.data.io import read_image
+from alphafree_d2.data.io import IMAGE_EXTENSIONS, read_image
 from alphafree_d2.inference.batch import (
-    INPUT_EXTENSIONS,
     check_output_folders,
     collect_inputs,
     plan_jobs,
@@ -120,7 +119,7 @@ def main(argv=None) -> int:
         )
         print(
             f"warning: ignored {len(ignored)} files of unsupported types "
-            f"(not {', '.join(INPUT_EXTENSIONS)}): {shown}",
+            f"(not {', '.join(IMAGE_EXTENSIONS)}): {shown}",
             file=sys.stderr,
         )
     jobs, clashes = plan_jobs(files, args.output, with_composite=background is not None)

@@ -6,7 +6,8 @@ from typing import Callable, Dict
 
 import numpy as np
 
-from alphafree_d2.inference.batch import INPUT_EXTENSIONS, read_input_image
+from ..data.io import IMAGE_EXTENSIONS
+from ..inference.batch import read_input_image
 
 __all__ = ["builtin_examples", "folder_examples"]
 
@@ -17,8 +18,8 @@ _COMPOSITE_SEED = 0
 
 
 def _composite(index: int) -> np.ndarray:
-    from alphafree_d2.data.datasets.demo import render_demo_sample
-    from alphafree_d2.data.trimap import rng_for
+    from ..data.datasets.demo_render import render_demo_sample
+    from ..data.trimap import rng_for
 
     rng = rng_for(_COMPOSITE_SEED, f"demo_app_{index}")
     image, _ = render_demo_sample(rng, *_COMPOSITE_SIZE)
@@ -51,10 +52,10 @@ def folder_examples(folder: str) -> Dict[str, Callable[[], np.ndarray]]:
     files = sorted(
         name
         for name in os.listdir(folder)
-        if not name.startswith(".") and name.lower().endswith(INPUT_EXTENSIONS)
+        if not name.startswith(".") and name.lower().endswith(IMAGE_EXTENSIONS)
     )
     if not files:
-        raise ValueError(f"--examples {folder}: no images in it ({', '.join(INPUT_EXTENSIONS)})")
+        raise ValueError(f"--examples {folder}: no images in it ({', '.join(IMAGE_EXTENSIONS)})")
     examples = {}
     for name in files:
         path = os.path.join(folder, name)

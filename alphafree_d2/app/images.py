@@ -10,7 +10,7 @@ import tempfile
 import cv2
 import numpy as np
 
-from alphafree_d2.inference.batch import read_input_image
+from ..inference.batch import read_input_image
 
 __all__ = ["UploadError", "decode_upload", "encode_png", "difference_image"]
 

@@ -34,8 +34,8 @@ from typing import Callable, Dict, Optional, Sequence
 
 import numpy as np
 
-from alphafree_d2.inference.batch import alpha_to_png
-from alphafree_d2.inference.foreground import estimate_foreground, make_cutout
+from ..inference.batch import alpha_to_png
+from ..inference.foreground import estimate_foreground, make_cutout
 
 from .images import UploadError, decode_upload, difference_image, encode_png
 

@@ -2,4 +2,10 @@
 from .matting_checkpointer import INIT_CHECKPOINT_HINT, CheckpointError, MattingCheckpointer
 from .pretrained import convert_vit_checkpoint, load_pretrained_state_dict
 
-__all__ = [k for k in globals() if not k.startswith("_")]
+__all__ = [
+    "INIT_CHECKPOINT_HINT",
+    "CheckpointError",
+    "MattingCheckpointer",
+    "convert_vit_checkpoint",
+    "load_pretrained_state_dict",
+]

@@ -1,8 +1,6 @@
 """Checkpointing that survives being killed mid-write and explains bad files."""
 import os
 
-import torch
-
 from detectron2.checkpoint import DetectionCheckpointer
 
 from ..utils.file_io import atomic_write
@@ -21,32 +19,35 @@ class CheckpointError(RuntimeError):
     """A checkpoint file is missing, truncated or not a checkpoint."""
 
 
+class _AtomicWrites:
+    """A path manager that delegates to another, except that local files opened for writing are
+    :func:`~alphafree_d2.utils.file_io.atomic_write` contexts (temporary file + rename)."""
+
+    def __init__(self, path_manager):
+        self._path_manager = path_manager
+
+    def open(self, path, mode="r", **kwargs):
+        if "w" in mode and "://" not in path:
+            return atomic_write(path, mode, **kwargs)
+        return self._path_manager.open(path, mode, **kwargs)
+
+    def __getattr__(self, name):
+        return getattr(self._path_manager, name)
+
+
 class MattingCheckpointer(DetectionCheckpointer):
     """:class:`DetectionCheckpointer` with atomic writes and clear load errors.
 
-    - ``save`` writes to a temporary file in the same folder and renames it into place, and
-      ``last_checkpoint`` is replaced the same way, so a run killed at any moment leaves either
-      the previous or the new checkpoint, never a truncated one that ``--resume`` would pick.
+    - fvcore's ``save`` and ``tag_last_checkpoint`` write through ``self.path_manager.open``;
+      here that opens a temporary file in the same folder, renamed into place once complete, so
+      a run killed at any moment leaves either the previous or the new checkpoint (and
+      ``last_checkpoint``), never a truncated one that ``--resume`` would pick.
     - ``load`` of a missing, truncated or foreign file raises :class:`CheckpointError` naming it.
     """
 
-    def save(self, name, **kwargs):
-        if not self.save_dir or not self.save_to_disk:
-            return
-        data = {"model": self.model.state_dict()}
-        data.update({key: obj.state_dict() for key, obj in self.checkpointables.items()})
-        data.update(kwargs)
-        basename = f"{name}.pth"
-        path = os.path.join(self.save_dir, basename)
-        self.logger.info(f"Saving checkpoint to {path}")
-        with atomic_write(path) as f:
-            torch.save(data, f)
-        self.tag_last_checkpoint(basename)
-
-    def tag_last_checkpoint(self, last_filename_basename):
-        path = os.path.join(self.save_dir, "last_checkpoint")
-        with atomic_write(path, "w") as f:
-            f.write(last_filename_basename)
+    def __init__(self, model, save_dir="", **kwargs):
+        super().__init__(model, save_dir, **kwargs)
+        self.path_manager = _AtomicWrites(self.path_manager)
 
     def load(self, path, checkpointables=None):
         if path and not os.path.isfile(path) and "://" not in path:

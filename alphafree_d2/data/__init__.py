@@ -3,7 +3,7 @@
 Importing this package registers the built-in datasets (lazily; see ``datasets/builtin.py``).
 """
 
-from . import datasets  # ensure the builtin datasets are registered
+from . import datasets  # noqa: F401  (registers the built-in datasets)
 from .augmentation import RandomScale, build_matting_augmentations
 from .build import build_matting_train_loader
 from .dataset_mapper import MattingDatasetMapper
@@ -16,7 +16,7 @@ from .datasets import (
     register_coco_matting_dataset,
     register_matting_dataset,
 )
-from .io import read_alpha, read_image, read_trimap, snap_trimap, trimap_to_label
+from .io import read_alpha, read_image, read_trimap, snap_trimap
 from .preflight import DatasetCheckError, check_training_set
 from .trimap import alpha_to_mask, alpha_to_trimap, generate_trimaps, mask_to_trimap, rng_for
 
@@ -43,5 +43,4 @@ __all__ = [
     "read_alpha",
     "read_trimap",
     "snap_trimap",
-    "trimap_to_label",
 ]

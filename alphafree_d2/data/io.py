@@ -27,7 +27,6 @@ __all__ = [
     "read_alpha",
     "read_trimap",
     "snap_trimap",
-    "trimap_to_label",
     "TRIMAP_ENCODINGS",
     "check_trimap_encoding",
 ]
@@ -243,11 +242,3 @@ def read_trimap(path, encoding="gray"):
     _check_gray_trimap(raw, codes, path)
     return snap_trimap(codes)
 
-
-def trimap_to_label(trimap):
-    """{0, 128, 255} uint8 trimap -> float32 label with values exactly {0, 0.5, 1}."""
-    trimap = snap_trimap(trimap)
-    label = np.full(trimap.shape, 0.5, dtype=np.float32)
-    label[trimap == 0] = 0.0
-    label[trimap == 255] = 1.0
-    return label

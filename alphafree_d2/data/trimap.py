@@ -35,7 +35,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from ..utils.file_io import write_png
+from ..utils.file_io import write_json, write_png
 from .io import IMAGE_EXTENSIONS, read_alpha
 
 __all__ = [
@@ -225,8 +225,7 @@ def record_generation(folder, params, *, overwrite=False, remedy="choose another
         if previous == params:
             return
         raise ValueError(f"{folder} holds labels generated with {previous}, not {params}: {remedy}")
-    with open(path, "w", encoding="utf-8") as f:
-        json.dump(params, f, indent=1)
+    write_json(path, params)
 
 
 def _generate_one(job):

@@ -11,4 +11,16 @@ from .launch import launch
 from .schedule import epochs_to_iters, resolve_schedule, warmup_multistep_lr
 from .trainer import MattingTrainer
 
-__all__ = [k for k in globals() if not k.startswith("_")]
+__all__ = [
+    "MattingTrainer",
+    "build_ddp_model",
+    "build_hooks",
+    "build_trainer",
+    "check_init_checkpoint",
+    "check_output_dir",
+    "epochs_to_iters",
+    "launch",
+    "limit_cpu_threads",
+    "resolve_schedule",
+    "warmup_multistep_lr",
+]

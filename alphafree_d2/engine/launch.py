@@ -3,9 +3,8 @@
 With several processes, detectron2's worker returns with its GLOO/NCCL process group still
 alive, and the worker process then shuts its interpreter down. On a loaded machine torch's
 runtime sometimes aborts during that shutdown ("terminate called without an active exception",
-SIGABRT: observed about once in 20 two-process CPU runs, always after the job had finished and
-both processes had destroyed their groups), and ``launch`` then reports the finished job as
-failed. Here each spawned worker, once its function has returned, waits for the others, destroys
+SIGABRT, after the job had finished and both processes had destroyed their groups; how often:
+README "Engineering notes"), and ``launch`` then reports the finished job as failed. Here each spawned worker, once its function has returned, waits for the others, destroys
 its process groups, flushes its logs and streams, and leaves with exit status 0 without running
 the interpreter's teardown. A single process (``num_gpus_per_machine=1`` on one machine) runs the
 function in place, untouched, as in detectron2.
@@ -17,6 +16,7 @@ import os
 import sys
 
 import torch.distributed as dist
+
 from detectron2.engine import launch as _d2_launch
 from detectron2.utils import comm
 

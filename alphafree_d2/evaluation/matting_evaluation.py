@@ -1,6 +1,5 @@
 """detectron2 evaluator for alpha mattes (used by do_test, periodic evaluation and --eval-only)."""
 
-import csv
 import itertools
 import logging
 import math
@@ -17,8 +16,9 @@ from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 
 from ..data.io import read_alpha, read_image, read_trimap
+from ..utils.file_io import write_csv, write_png
 from .metrics import METRIC_KEYS, PROTOCOLS, matting_metrics
-from .visualization import log_matting_visuals, make_matting_grid, path_inside, write_png
+from .visualization import log_matting_visuals, make_matting_grid, path_inside
 
 __all__ = ["MattingEvaluator"]
 
@@ -300,12 +300,8 @@ class MattingEvaluator(DatasetEvaluator):
 
     def _write_csv(self, rows, keys):
         path = path_inside(self._output_dir, f"{self._file_label}_{self._protocol}_per_image.csv")
-        os.makedirs(self._output_dir, exist_ok=True)
-        with open(path, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(["image_id", *keys])
-            for row in rows:
-                writer.writerow([row["image_id"], *(repr(row[k]) for k in keys)])
+        lines = ([row["image_id"], *(repr(row[k]) for k in keys)] for row in rows)
+        write_csv(path, ["image_id", *keys], lines)
         self._logger.info(f"MattingEvaluator: per-image metrics written to {path}")
 
 

@@ -10,6 +10,8 @@ from typing import Mapping, Optional
 import cv2
 import numpy as np
 
+from ..utils.file_io import write_png
+
 __all__ = ["make_matting_grid", "log_matting_visuals"]
 
 _TITLES = ("image", "ground truth", "prediction", "|error|")
@@ -84,7 +86,7 @@ def log_matting_visuals(
         grid = grids[image_id]
         if output_dir is not None:
             path = path_inside(output_dir, f"{image_id}.png")
-            write_png(path, grid[:, :, ::-1])
+            write_png(path, grid, order="RGB")
             written.append(path)
     storage = _current_event_storage()
     if storage is not None:
@@ -102,15 +104,6 @@ def path_inside(root, relative):
     if os.path.commonpath([root, path]) != root or path == root:
         raise ValueError(f"{relative!r} would be written outside the output folder {root}")
     return path
-
-
-def write_png(path, array):
-    """Write a uint8 (H, W) or BGR (H, W, 3) array as PNG, creating the folder (any path)."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    ok, data = cv2.imencode(".png", np.ascontiguousarray(array))
-    if not ok:
-        raise OSError(f"{path}: could not encode the image as PNG")
-    data.tofile(path)  # also works for non-ASCII paths, like alphafree_d2.data.io's readers
 
 
 def _current_event_storage():

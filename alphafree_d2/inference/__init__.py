@@ -1,7 +1,7 @@
 """Inference and deployment: alpha mattes for images of any size on CPU or GPU, cutouts and
 composites, TorchScript/ONNX export."""
 
-from .batch import MattingJob, Problem, collect_inputs, plan_jobs, run_jobs, write_png_atomic
+from .batch import MattingJob, Problem, collect_inputs, plan_jobs, run_jobs
 from .export import (
     MattingExportModule,
     compare_onnx,
@@ -31,7 +31,6 @@ __all__ = [
     "collect_inputs",
     "plan_jobs",
     "run_jobs",
-    "write_png_atomic",
     "MattingJob",
     "Problem",
     "MattingExportModule",

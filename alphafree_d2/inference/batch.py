@@ -25,16 +25,14 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Sequence, Tuple
 
-import cv2
 import numpy as np
+from PIL import ExifTags, Image, ImageOps
 
-from alphafree_d2.data.io import read_image
-from alphafree_d2.utils.file_io import write_png
-
+from ..data.io import IMAGE_EXTENSIONS, read_image
+from ..utils.file_io import write_png
 from .foreground import composite, estimate_foreground, make_cutout
 
 __all__ = [
-    "INPUT_EXTENSIONS",
     "Problem",
     "MattingJob",
     "BatchResult",
@@ -43,12 +41,10 @@ __all__ = [
     "plan_jobs",
     "check_output_folders",
     "read_input_image",
-    "write_png_atomic",
     "run_jobs",
 ]
 
 
-INPUT_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 OUTPUT_KINDS = ("alpha", "cutout", "composite")
 
 
@@ -85,8 +81,8 @@ class BatchResult:
 def collect_inputs(paths: Sequence[str]) -> Tuple[List[str], List[Problem]]:
     """Expand files and folders (not recursively) into a list of image files.
 
-    A folder contributes its files with an extension in :data:`INPUT_EXTENSIONS` (sorted;
-    hidden files skipped); a file is taken whatever its extension (decoding decides). The same
+    A folder contributes its files with an extension in
+    :data:`~alphafree_d2.data.io.IMAGE_EXTENSIONS` (sorted; hidden files skipped); a file is taken whatever its extension (decoding decides). The same
     file named twice is kept once.
 
     Returns:
@@ -105,7 +101,7 @@ def collect_inputs(paths: Sequence[str]) -> Tuple[List[str], List[Problem]]:
             images, _ = _folder_files(path)
             if not images:
                 problems.append(
-                    Problem(path, f"folder contains no images ({', '.join(INPUT_EXTENSIONS)})")
+                    Problem(path, f"folder contains no images ({', '.join(IMAGE_EXTENSIONS)})")
                 )
             for image in images:
                 add(image)
@@ -118,19 +114,19 @@ def collect_inputs(paths: Sequence[str]) -> Tuple[List[str], List[Problem]]:
 
 def _folder_files(folder: str) -> Tuple[List[str], List[str]]:
     """(images, others): the non-hidden files directly in ``folder``, sorted, split by whether
-    their extension is in :data:`INPUT_EXTENSIONS`."""
+    their extension is in :data:`IMAGE_EXTENSIONS`."""
     images, others = [], []
     for name in sorted(os.listdir(folder)):
         path = os.path.join(folder, name)
         if name.startswith(".") or not os.path.isfile(path):
             continue
-        (images if name.lower().endswith(INPUT_EXTENSIONS) else others).append(path)
+        (images if name.lower().endswith(IMAGE_EXTENSIONS) else others).append(path)
     return images, others
 
 
 def unsupported_files(paths: Sequence[str]) -> List[str]:
     """The files that :func:`collect_inputs` leaves out of the folders among ``paths``: not
-    hidden, with an extension outside :data:`INPUT_EXTENSIONS` (``.gif``, ``.txt``, ...)."""
+    hidden, with an extension outside :data:`IMAGE_EXTENSIONS` (``.gif``, ``.txt``, ...)."""
     return [f for path in paths if os.path.isdir(path) for f in _folder_files(path)[1]]
 
 
@@ -158,35 +154,29 @@ def check_output_folders(jobs: Sequence[MattingJob]) -> None:
             ) from e
 
 
-# EXIF orientation (tag 0x0112) -> how to turn the stored pixels upright, as viewers show them.
-_EXIF_ORIENTATION = {
-    2: lambda a: a[:, ::-1],
-    3: lambda a: a[::-1, ::-1],
-    4: lambda a: a[::-1],
-    5: lambda a: a.swapaxes(0, 1),
-    6: lambda a: np.rot90(a, -1),
-    7: lambda a: a[::-1, ::-1].swapaxes(0, 1),
-    8: lambda a: np.rot90(a, 1),
-}
-
-
 def exif_orientation(path: str) -> int:
-    """The EXIF orientation of an image file (1, upright, when absent or unreadable)."""
-    from PIL import Image
-
+    """The EXIF orientation of an image file, 1-8 (1, upright, when absent or unreadable)."""
     try:
         with Image.open(path) as im:
-            return int(im.getexif().get(0x0112, 1))
+            return int(im.getexif().get(ExifTags.Base.Orientation, 1))
     except Exception:  # not an image PIL knows, or broken metadata: pixels as stored
         return 1
 
 
 def read_input_image(path: str) -> np.ndarray:
     """uint8 (H, W, 3) RGB as an image viewer shows it: :func:`read_image` (grayscale, RGBA,
-    16-bit handled) turned upright by the EXIF orientation that phone cameras write."""
+    16-bit handled) turned upright by the EXIF orientation that phone cameras write.
+
+    The pixels are decoded by OpenCV (as everywhere in the package), the orientation read by PIL
+    and applied by ``PIL.ImageOps.exif_transpose``.
+    """
     image = read_image(path, "RGB")
-    turn = _EXIF_ORIENTATION.get(exif_orientation(path))
-    return np.ascontiguousarray(turn(image)) if turn else image
+    orientation = exif_orientation(path)
+    if orientation == 1:
+        return image
+    pil = Image.fromarray(image)
+    pil.getexif()[ExifTags.Base.Orientation] = orientation
+    return np.asarray(ImageOps.exif_transpose(pil))
 
 
 def plan_jobs(
@@ -216,18 +206,6 @@ def plan_jobs(
         outputs = {kind: os.path.join(output_dir, kind, stem + ".png") for kind in kinds}
         jobs.append(MattingJob(path, stem, outputs))
     return jobs, problems
-
-
-def write_png_atomic(path: str, array: np.ndarray) -> None:
-    """Write ``array`` as a PNG at ``path``, atomically (temporary file + rename).
-
-    Args:
-        array: uint8 or uint16, (H, W) grayscale, (H, W, 3) RGB or (H, W, 4) RGBA.
-    """
-    if array.ndim == 3:
-        code = {3: cv2.COLOR_RGB2BGR, 4: cv2.COLOR_RGBA2BGRA}[array.shape[2]]
-        array = cv2.cvtColor(array, code)
-    write_png(path, array)
 
 
 def alpha_to_png(alpha: np.ndarray, sixteen_bit: bool = False) -> np.ndarray:
@@ -285,10 +263,12 @@ def _run_job(predictor, job, background, sixteen_bit, overwrite):
     image = read_input_image(job.source)
     alpha = predictor(image)
     if "alpha" in kinds:
-        write_png_atomic(job.outputs["alpha"], alpha_to_png(alpha, sixteen_bit))
+        write_png(job.outputs["alpha"], alpha_to_png(alpha, sixteen_bit))
     if "cutout" in kinds or "composite" in kinds:
         foreground = estimate_foreground(image, alpha, name=job.source)
         if "cutout" in kinds:
-            write_png_atomic(job.outputs["cutout"], make_cutout(foreground, alpha))
+            write_png(job.outputs["cutout"], make_cutout(foreground, alpha), order="RGB")
         if "composite" in kinds:
-            write_png_atomic(job.outputs["composite"], composite(foreground, alpha, background))
+            write_png(
+                job.outputs["composite"], composite(foreground, alpha, background), order="RGB"
+            )

@@ -21,9 +21,9 @@ callers must downscale large images themselves (see :mod:`alphafree_d2.inference
 
 Notes: the trace logs one expected TracerWarning, for ``predict_alpha``'s padding branch (always
 "no padding" behind the wrapper); exports are checked at sizes other than the export size by
-:func:`compare_torchscript` / :func:`compare_onnx`. ``torch.jit.trace``/``torch.jit.save`` print
-FutureWarnings in torch 2.14 (TorchScript is deprecated, still supported). A trace records the
-device it ran on: export on the device the TorchScript file will run on.
+:func:`compare_torchscript` / :func:`compare_onnx`. ``torch.jit.trace``/``torch.jit.save`` may
+print FutureWarnings (TorchScript is deprecated but still supported; README "Engineering notes").
+A trace records the device it ran on: export on the device the TorchScript file will run on.
 """
 
 import logging
@@ -110,9 +110,10 @@ def export_onnx(
     """Export :class:`MattingExportModule` of ``model`` to ONNX with dynamic batch/height/width.
 
     Args:
-        exporter: "dynamo" (``torch.onnx.export(dynamo=True)``, torch.export-based, the default
-            of torch >= 2.9; slow on CPU: tens of seconds even for a tiny model) or
-            "torchscript" (the legacy trace-based exporter, ``dynamo=False``; fast, deprecated).
+        exporter: "dynamo" (``torch.onnx.export(dynamo=True)``, torch.export-based, torch's
+            default exporter; much slower to export than the trace-based one, README
+            "Engineering notes") or "torchscript" (the legacy trace-based exporter,
+            ``dynamo=False``; deprecated).
     """
     if opset < 17:
         raise ValueError(f"ONNX opset must be >= 17 (LayerNormalization), got {opset}")

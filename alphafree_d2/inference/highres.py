@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 from torch.nn import functional as F
 
-from alphafree_d2.modeling.decoder import DetailCapture
+from ..modeling.decoder import DetailCapture
 
 __all__ = ["HighResolutionPolicy", "predict_alpha_highres", "decode_tiled"]
 

@@ -10,9 +10,8 @@ import torch
 
 from detectron2.config import instantiate
 
-from alphafree_d2.checkpoint.matting_checkpointer import CheckpointError, MattingCheckpointer
-from alphafree_d2.utils.device import resolve_device
-
+from ..checkpoint.matting_checkpointer import CheckpointError, MattingCheckpointer
+from ..utils.device import resolve_device
 from .highres import HighResolutionPolicy, predict_alpha_highres
 
 __all__ = ["MattingPredictor", "build_inference_model", "load_inference_weights"]

@@ -10,8 +10,8 @@ translate to ONNX:
 - ``window_unpartition``: ``if Hp > H or Wp > W`` around the crop back;
 - ``get_rel_pos``: ``int(2 * max(q, k) - 1)`` and ``if rel_pos.shape[0] != max_rel_dist`` freeze
   the resized table length of the global-attention blocks (its size follows the token grid),
-  and the coordinate scale ``max(k / q, 1.0)`` is a symbolic float that the ONNX exporter of
-  torch 2.14 cannot translate (``aten.mul.Scalar`` with a SymFloat);
+  and the coordinate scale ``max(k / q, 1.0)`` is a symbolic float that the ONNX exporter
+  cannot translate (``aten.mul.Scalar`` with a SymFloat; README, "Inference and deployment");
 - ``get_abs_pos``: ``if size != h or size != w`` around the position-embedding resize.
 
 The replacements below do the same arithmetic without branching on sizes: padding by zero, the
@@ -22,16 +22,30 @@ specialised to self-attention (query grid == key grid), which is how detectron2'
 ``Attention`` calls it.
 
 :func:`size_generic_vit` swaps them into ``detectron2.modeling.backbone.vit`` only for the
-duration of a trace/export; detectron2's files are not modified.
+duration of a trace/export; detectron2's files are not modified. Importing this module checks
+that detectron2's ViT still defines and calls each replaced function under the same name and
+signature, and raises ImportError otherwise (a silent no-op swap would export size-specific
+graphs).
 """
 
 import contextlib
+import inspect
 import math
 
 import torch
 from torch.nn import functional as F
 
+from detectron2.modeling.backbone import vit as _vit
+
 __all__ = ["size_generic_vit"]
+
+# Replaced name -> the detectron2 ViT methods that call it by that module-global name.
+_CALLERS = {
+    "window_partition": (_vit.Block.forward,),
+    "window_unpartition": (_vit.Block.forward,),
+    "add_decomposed_rel_pos": (_vit.Attention.forward,),
+    "get_abs_pos": (_vit.ViT.forward,),
+}
 
 
 def window_partition(x, window_size):
@@ -91,12 +105,40 @@ def _make_get_abs_pos(grid):
     return get_abs_pos
 
 
+def _check_detectron2_vit():
+    """Raise ImportError unless every function :func:`size_generic_vit` replaces is defined in
+    detectron2's vit module with our parameter names and called from it by that name."""
+    ours = {
+        "window_partition": window_partition,
+        "window_unpartition": window_unpartition,
+        "add_decomposed_rel_pos": add_decomposed_rel_pos,
+        "get_abs_pos": _make_get_abs_pos(1),
+    }
+    problems = []
+    for name, callers in _CALLERS.items():
+        theirs = getattr(_vit, name, None)
+        if not callable(theirs):
+            problems.append(f"{name} is not defined")
+            continue
+        expected = list(inspect.signature(ours[name]).parameters)
+        if list(inspect.signature(theirs).parameters) != expected:
+            problems.append(f"{name}{inspect.signature(theirs)} no longer takes {expected}")
+        for caller in callers:
+            if name not in caller.__code__.co_names:
+                problems.append(f"{caller.__qualname__} no longer calls {name}")
+    if problems:
+        raise ImportError(
+            f"alphafree_d2.inference.vit_shapes: detectron2's {_vit.__file__} has changed: "
+            + "; ".join(problems)
+            + ". Its size-generic replacements for export must be updated to this detectron2."
+        )
+
+
 @contextlib.contextmanager
 def size_generic_vit(model):
     """Within this context, detectron2's ViT blocks of ``model`` compute without Python
     branches on the image size (see the module docstring). Eager results are unchanged."""
-    from detectron2.modeling.backbone import vit
-
+    vit = _vit
     grids = set()
     for module in model.modules():
         if isinstance(module, vit.ViT) and module.pos_embed is not None:
@@ -119,3 +161,6 @@ def size_generic_vit(model):
     finally:
         for name, fn in saved.items():
             setattr(vit, name, fn)
+
+
+_check_detectron2_vit()

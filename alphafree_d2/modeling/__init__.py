@@ -1,5 +1,7 @@
 """Models and losses. Importing this registers :class:`ViTMatte` in detectron2's
-``META_ARCH_REGISTRY``."""
+``META_ARCH_REGISTRY`` and detectron2's ViT in ``BACKBONE_REGISTRY`` (for yacs configs)."""
+from .backbone import build_matting_vit_backbone
+from .build import build_matting_criterion, build_matting_decoder
 from .decoder import DetailCapture
 from .losses import (
     PAPER_POLICIES,
@@ -16,4 +18,21 @@ from .losses import (
 )
 from .meta_arch import ViTMatte
 
-__all__ = [k for k in globals() if not k.startswith("_")]
+__all__ = [
+    "DetailCapture",
+    "MattingCriterion",
+    "NeighbourSelection",
+    "PAPER_POLICIES",
+    "ViTMatte",
+    "affinity_loss",
+    "build_matting_criterion",
+    "build_matting_decoder",
+    "build_matting_vit_backbone",
+    "alpha_l1_loss",
+    "dc_loss",
+    "ddc_loss",
+    "known_loss",
+    "mask_bce_loss",
+    "mask_l1_loss",
+    "select_neighbours",
+]

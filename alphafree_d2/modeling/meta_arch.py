@@ -7,8 +7,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from detectron2.config import configurable
-from detectron2.modeling import META_ARCH_REGISTRY
+from detectron2.modeling import META_ARCH_REGISTRY, build_backbone
 from detectron2.structures import ImageList
+
+from .build import build_matting_criterion, build_matting_decoder
 
 __all__ = ["ViTMatte"]
 
@@ -57,10 +59,17 @@ class ViTMatte(nn.Module):
 
     @classmethod
     def from_config(cls, cfg):
-        # Build from a yacs config (detectron2's `build_model(cfg)`); see alphafree_d2.config.
-        from alphafree_d2.config import build_vitmatte_parts
-
-        return build_vitmatte_parts(cfg)
+        # yacs configs (detectron2's `build_model(cfg)`), keys from `add_alphafree_config`.
+        backbone = build_backbone(cfg)
+        return {
+            "backbone": backbone,
+            "decoder": build_matting_decoder(cfg, backbone.output_shape()),
+            "criterion": build_matting_criterion(cfg),
+            "pixel_mean": cfg.MODEL.PIXEL_MEAN,
+            "pixel_std": cfg.MODEL.PIXEL_STD,
+            "input_format": cfg.INPUT.FORMAT,
+            "size_divisibility": cfg.MODEL.SIZE_DIVISIBILITY,
+        }
 
     @property
     def device(self):

@@ -1,4 +1,5 @@
 """Choosing the device to run on."""
+
 import torch
 
 __all__ = ["resolve_device"]
@@ -11,7 +12,6 @@ def resolve_device(device=None) -> torch.device:
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(
-            f"device {str(device)!r} was asked for but no CUDA device is visible; "
-            "use cpu or auto"
+            f"device {str(device)!r} was asked for but no CUDA device is visible; use cpu or auto"
         )
     return device

@@ -3,6 +3,7 @@ import logging
 import os
 
 import torch.distributed as dist
+
 from detectron2.utils import comm
 
 from alphafree_d2.engine import launch

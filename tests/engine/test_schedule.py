@@ -1,11 +1,12 @@
 """Schedules in epochs: iterations follow the dataset size and the total batch size."""
+from pathlib import Path
+
 import pytest
 
 from detectron2.config import LazyConfig
 from detectron2.data import DatasetCatalog
 
 from alphafree_d2.engine import epochs_to_iters, resolve_schedule, warmup_multistep_lr
-from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 

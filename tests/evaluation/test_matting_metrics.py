@@ -1,4 +1,4 @@
-"""matting_metrics against plain formulations of the published scripts (matting_reference.py)."""
+"""matting_metrics against plain formulations of the published scripts (alphafree_d2/utils/testing.py)."""
 
 import math
 import warnings
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from alphafree_d2.evaluation import METRIC_KEYS, matting_metrics
-from matting_reference import ref_unknown_region, ref_whole_image
+from alphafree_d2.utils.testing import ref_unknown_region, ref_whole_image
 
 RTOL = 1e-6  # the issue's tolerance; in practice the values are bit-identical
 

@@ -8,6 +8,7 @@ import torch
 from detectron2.config import LazyConfig, instantiate
 
 from alphafree_d2.checkpoint.matting_checkpointer import MattingCheckpointer
+
 from tiny_matting import TINY_CONFIG, randomise
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from alphafree_d2.inference import batch
+
 from tiny_matting import random_image
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -173,10 +174,10 @@ def test_interrupted_write_leaves_no_png(tmp_path, monkeypatch):
 
     monkeypatch.setattr(batch.os, "replace", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        batch.write_png_atomic(str(target), np.zeros((4, 4), np.uint8))
+        batch.write_png(str(target), np.zeros((4, 4), np.uint8))
     assert os.listdir(target.parent) == []  # neither the PNG nor the temporary file
     monkeypatch.undo()
-    batch.write_png_atomic(str(target), np.full((4, 4), 7, np.uint8))
+    batch.write_png(str(target), np.full((4, 4), 7, np.uint8))
     assert (read(target) == 7).all() and os.listdir(target.parent) == ["x.png"]
     umask = os.umask(0)
     os.umask(umask)

@@ -1,9 +1,16 @@
-"""Matting datasets: folder and COCO-json registration, the procedural demo, and the built-in
-datasets (registered on import, lazily)."""
+"""Matting datasets: folder and COCO-json registration, the procedural demo (``demo_render``
+draws it, ``demo`` stores it) and the built-in datasets (``builtin``: registered on import,
+lazily)."""
 
-from . import builtin as _builtin  # ensure the builtin datasets are registered
-from .builtin import register_all_matting_datasets
-from .demo import ensure_demo_dataset, generate_demo_dataset, render_demo_sample
+from . import builtin  # noqa: F401  (registers the built-in datasets)
+from .builtin import (
+    BUILTIN_DATASETS,
+    BuiltinMattingDataset,
+    default_datasets_root,
+    register_all_matting_datasets,
+)
+from .demo import ensure_demo_dataset, generate_demo_dataset
+from .demo_render import render_demo_record, render_demo_sample
 from .register_coco import (
     coco_annotation_mask,
     load_coco_matting_json,
@@ -13,6 +20,9 @@ from .register_coco import (
 from .register_matting import load_matting_folder, register_matting_dataset
 
 __all__ = [
+    "BUILTIN_DATASETS",
+    "BuiltinMattingDataset",
+    "default_datasets_root",
     "register_all_matting_datasets",
     "register_matting_dataset",
     "load_matting_folder",
@@ -22,5 +32,6 @@ __all__ = [
     "coco_annotation_mask",
     "ensure_demo_dataset",
     "generate_demo_dataset",
+    "render_demo_record",
     "render_demo_sample",
 ]

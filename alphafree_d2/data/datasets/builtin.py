@@ -4,13 +4,20 @@
 """
 
 import os
+from dataclasses import dataclass
+from typing import Optional
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
 from .demo import DEMO_DIRNAME, ensure_demo_dataset
 from .register_matting import load_matting_folder
 
-__all__ = ["register_all_matting_datasets"]
+__all__ = [
+    "BUILTIN_DATASETS",
+    "BuiltinMattingDataset",
+    "default_datasets_root",
+    "register_all_matting_datasets",
+]
 
 _AM2K_LAYOUT = """\
   AM-2K/
@@ -31,88 +38,116 @@ _P3M_LAYOUT = """\
     validation/P3M-500-NP/{original_image,mask,trimap}/
     validation/P3M-500-P/{blurred_image,mask,trimap}/"""
 
-# name: (layout, image folder, trimap folder, alpha folder or None), relative to the root.
-_PREDEFINED = {
-    "am2k_train": (_AM2K_LAYOUT, "AM-2K/train/original", "AM-2K/train/trimap_generated", None),
-    "am2k_val": (
+
+@dataclass(frozen=True)
+class BuiltinMattingDataset:
+    """A built-in dataset: folders relative to the datasets root, and how to make missing labels.
+
+    Attributes:
+        name: the name registered in ``DatasetCatalog``.
+        layout: the expected folder tree, shown when a folder is missing.
+        image_dir, trimap_dir, alpha_dir: folders of images, trimap labels and (optional) alpha
+            mattes; files pair up by stem (:func:`load_matting_folder`).
+        prepare_args: arguments of ``datasets/prepare_matting_trimaps.py`` that generate
+            ``trimap_dir`` from the alpha mattes, when the labels are generated (None otherwise).
+    """
+
+    name: str
+    layout: str
+    image_dir: str
+    trimap_dir: str
+    alpha_dir: Optional[str] = None
+    prepare_args: Optional[str] = None
+
+
+_AM2K_TRAIN_IMAGES = "AM-2K/train/original"
+
+
+def _am2k_val():
+    root = "AM-2K/validation"
+    return BuiltinMattingDataset(
+        "am2k_val", _AM2K_LAYOUT, f"{root}/original", f"{root}/trimap", f"{root}/mask"
+    )
+
+
+def _p3m_val(name, folder, images):
+    root = f"P3M-10k/validation/{folder}"
+    return BuiltinMattingDataset(
+        name, _P3M_LAYOUT, f"{root}/{images}", f"{root}/trimap", f"{root}/mask"
+    )
+
+
+BUILTIN_DATASETS = (
+    BuiltinMattingDataset(
+        "am2k_train",
         _AM2K_LAYOUT,
-        "AM-2K/validation/original",
-        "AM-2K/validation/trimap",
-        "AM-2K/validation/mask",
+        _AM2K_TRAIN_IMAGES,
+        "AM-2K/train/trimap_generated",
+        prepare_args="am2k",
     ),
+    _am2k_val(),
     # Ablation labels of the same training images (paper Tables 1, 6, 7). am2k_train_alpha: the
     # ground-truth mattes themselves (no preparation beyond the default trimaps); the others are
     # made by datasets/prepare_matting_trimaps.py am2k --mask / --kernel-size K.
-    "am2k_train_alpha": (
+    BuiltinMattingDataset(
+        "am2k_train_alpha",
         _AM2K_LAYOUT,
-        "AM-2K/train/original",
+        _AM2K_TRAIN_IMAGES,
         "AM-2K/train/trimap_generated",
         "AM-2K/train/mask",
+        prepare_args="am2k",
     ),
-    "am2k_train_mask": (_AM2K_LAYOUT, "AM-2K/train/original", "AM-2K/train/mask_generated", None),
-    **{
-        f"am2k_train_trimap_k{k}": (
+    BuiltinMattingDataset(
+        "am2k_train_mask",
+        _AM2K_LAYOUT,
+        _AM2K_TRAIN_IMAGES,
+        "AM-2K/train/mask_generated",
+        prepare_args="am2k --mask",
+    ),
+    *(
+        BuiltinMattingDataset(
+            f"am2k_train_trimap_k{k}",
             _AM2K_LAYOUT,
-            "AM-2K/train/original",
+            _AM2K_TRAIN_IMAGES,
             f"AM-2K/train/trimap_generated_k{k}",
-            None,
+            prepare_args=f"am2k --kernel-size {k}",
         )
         for k in (10, 20, 30)
-    },
-    "p3m10k_train": (
+    ),
+    BuiltinMattingDataset(
+        "p3m10k_train",
         _P3M_LAYOUT,
         "P3M-10k/train/blurred_image",
         "P3M-10k/train/trimap_generated",
-        None,
+        prepare_args="p3m10k",
     ),
-    "p3m500np_val": (
-        _P3M_LAYOUT,
-        "P3M-10k/validation/P3M-500-NP/original_image",
-        "P3M-10k/validation/P3M-500-NP/trimap",
-        "P3M-10k/validation/P3M-500-NP/mask",
-    ),
-    "p3m500p_val": (
-        _P3M_LAYOUT,
-        "P3M-10k/validation/P3M-500-P/blurred_image",
-        "P3M-10k/validation/P3M-500-P/trimap",
-        "P3M-10k/validation/P3M-500-P/mask",
-    ),
-}
+    _p3m_val("p3m500np_val", "P3M-500-NP", "original_image"),
+    _p3m_val("p3m500p_val", "P3M-500-P", "blurred_image"),
+)
 
 
-def _default_root():
+def default_datasets_root():
+    """``$DETECTRON2_DATASETS`` (``~`` expanded), or ``datasets`` when it is not set."""
     return os.path.expanduser(os.getenv("DETECTRON2_DATASETS", "datasets"))
 
 
-def _prepare_flags(folder):
-    if folder.endswith("mask_generated"):
-        return " --mask"
-    if "_k" in os.path.basename(folder):
-        return " --kernel-size " + folder.rsplit("_k", 1)[1]
-    return ""
-
-
-def _load_predefined(name, root, layout, image_dir, trimap_dir, alpha_dir):
-    for folder in (image_dir, trimap_dir, alpha_dir):
+def _load_builtin(dataset: BuiltinMattingDataset, name, root):
+    folders = (dataset.image_dir, dataset.trimap_dir, dataset.alpha_dir)
+    for folder in folders:
         path = None if folder is None else os.path.join(root, folder)
         if path is not None and not os.path.isdir(path):
             hint = ""
-            if "_generated" in folder:
+            if folder == dataset.trimap_dir and dataset.prepare_args is not None:
                 hint = (
                     "\nThe training trimap labels are generated once from the alpha mattes: "
                     f"python datasets/prepare_matting_trimaps.py --root {root} "
-                    + ("am2k" if name.startswith("am2k") else "p3m10k")
-                    + _prepare_flags(folder)
+                    + dataset.prepare_args
                 )
             raise FileNotFoundError(
                 f"{path}: folder not found. Dataset '{name}' expects, under {root} "
-                f"($DETECTRON2_DATASETS):\n{layout}{hint}\nSee datasets/README.md."
+                f"($DETECTRON2_DATASETS):\n{dataset.layout}{hint}\nSee datasets/README.md."
             )
-    return load_matting_folder(
-        os.path.join(root, image_dir),
-        os.path.join(root, trimap_dir),
-        None if alpha_dir is None else os.path.join(root, alpha_dir),
-    )
+    return load_matting_folder(*(None if f is None else os.path.join(root, f) for f in folders))
 
 
 def _load_demo(root, split):
@@ -126,19 +161,15 @@ def register_all_matting_datasets(root=None, prefix=""):
     """Register the built-in datasets (``demo_train``, ``demo_val``, ``am2k_train``, ``am2k_val``,
     ``p3m10k_train``, ``p3m500np_val``, ``p3m500p_val``) under ``root`` (default:
     ``$DETECTRON2_DATASETS`` or ``datasets``), each name preceded by ``prefix``."""
-    root = _default_root() if root is None else root
-    for name, (layout, image_dir, trimap_dir, alpha_dir) in _PREDEFINED.items():
-        DatasetCatalog.register(
-            prefix + name,
-            lambda n=prefix + name, a=(layout, image_dir, trimap_dir, alpha_dir): _load_predefined(
-                n, root, *a
-            ),
-        )
-        MetadataCatalog.get(prefix + name).set(
+    root = default_datasets_root() if root is None else root
+    for dataset in BUILTIN_DATASETS:
+        name = prefix + dataset.name
+        DatasetCatalog.register(name, lambda d=dataset, n=name: _load_builtin(d, n, root))
+        MetadataCatalog.get(name).set(
             evaluator_type="matting",
-            image_root=os.path.join(root, image_dir),
-            trimap_root=os.path.join(root, trimap_dir),
-            alpha_root=None if alpha_dir is None else os.path.join(root, alpha_dir),
+            image_root=os.path.join(root, dataset.image_dir),
+            trimap_root=os.path.join(root, dataset.trimap_dir),
+            alpha_root=None if dataset.alpha_dir is None else os.path.join(root, dataset.alpha_dir),
         )
     for split in ("train", "val"):
         folder = os.path.join(root, DEMO_DIRNAME, split)
@@ -153,4 +184,4 @@ def register_all_matting_datasets(root=None, prefix=""):
 
 if __name__.endswith(".builtin"):
     # Assume pre-defined datasets live in `./datasets`.
-    register_all_matting_datasets(_default_root())
+    register_all_matting_datasets(default_datasets_root())

@@ -25,13 +25,13 @@ from tqdm import tqdm
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
+from ...utils.file_io import atomic_write, write_png
 from ..trimap import (
     DEFAULT_REFERENCE_SIZE,
     GENERATION_FILE,
     mask_to_trimap,
     rng_for,
 )
-from ...utils.file_io import atomic_write, write_png
 from .register_matting import _names
 
 __all__ = [

@@ -1,4 +1,8 @@
-"""Plain formulations of the two published evaluation scripts, for the tests and for
+"""Reference implementations shared by the tests and the benchmarks (as detectron2 keeps
+``detectron2/utils/testing.py``): plain formulations that the package's fast code is checked and
+timed against. Not imported by the package itself.
+
+Matting metrics: the two published evaluation scripts, for ``tests/evaluation`` and
 ``benchmarks/metrics.py`` (which measures the package against them).
 
 They follow the published definitions literally (same operations, dtypes and loops):
@@ -16,6 +20,8 @@ timing of the published script).
 import numpy as np
 import scipy.ndimage
 from skimage.measure import label, regionprops
+
+__all__ = ["ref_unknown_region", "ref_whole_image"]
 
 # --- whole image (GFM / P3M) ------------------------------------------------------------------
 

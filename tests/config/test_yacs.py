@@ -1,0 +1,68 @@
+"""yacs configs: add_alphafree_config describes the LazyConfig model, built through detectron2."""
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from detectron2.config import LazyConfig, get_cfg, instantiate
+from detectron2.modeling import BACKBONE_REGISTRY, build_model
+
+from alphafree_d2 import MattingDatasetMapper, ViTMatte, add_alphafree_config
+
+
+def _cfg():
+    cfg = get_cfg()
+    add_alphafree_config(cfg)
+    cfg.MODEL.DEVICE = "cpu"
+    return cfg
+
+
+def test_yacs_defaults_build_the_lazyconfig_model():
+    from pathlib import Path
+
+    lazy = LazyConfig.load(str(Path(__file__).resolve().parents[2] / "configs/common/model.py"))
+    expected = instantiate(lazy.model)
+    model = build_model(_cfg())
+    assert isinstance(model, ViTMatte)
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    assert shapes == {k: tuple(v.shape) for k, v in expected.state_dict().items()}
+    assert repr(model.criterion) == repr(expected.criterion)
+    assert torch.equal(model.pixel_mean, expected.pixel_mean)
+    assert torch.equal(model.pixel_std, expected.pixel_std)
+    assert model.size_divisibility == expected.size_divisibility
+
+
+def test_backbone_is_built_through_the_registry():
+    assert "build_matting_vit_backbone" in BACKBONE_REGISTRY
+    cfg = _cfg()
+    cfg.MODEL.VIT.DEPTH, cfg.MODEL.VIT.EMBED_DIM, cfg.MODEL.VIT.NUM_HEADS = 2, 64, 2
+    cfg.MODEL.VIT.WINDOW_BLOCK_INDEXES, cfg.MODEL.VIT.RESIDUAL_BLOCK_INDEXES = [0], [1]
+    model = build_model(cfg)
+    assert model.backbone.output_shape()["last_feat"].channels == 64
+    assert model.decoder.in_feature == "last_feat"
+    x = torch.zeros(1, 3, 64, 64)
+    model.eval()
+    with torch.no_grad():
+        assert model.predict_alpha(x).shape == (1, 1, 64, 64)
+
+
+def test_loss_names_and_weights_must_pair_up():
+    cfg = _cfg()
+    cfg.MODEL.MATTING_LOSS.WEIGHTS = [1.0]
+    with pytest.raises(ValueError, match="MODEL.MATTING_LOSS.NAMES"):
+        build_model(cfg)
+
+
+def test_mapper_crops_to_the_configured_size(tmp_path):
+    cfg = _cfg()
+    cfg.INPUT.CROP.SIZE = [96, 80]
+    image, trimap = tmp_path / "image.png", tmp_path / "trimap.png"
+    cv2.imwrite(str(image), np.full((120, 150, 3), 90, np.uint8))
+    cv2.imwrite(str(trimap), np.full((120, 150), 128, np.uint8))
+    record = {"file_name": str(image), "trimap_file_name": str(trimap), "height": 120, "width": 150}
+    mapper = MattingDatasetMapper(cfg, is_train=True)
+    torch.manual_seed(0)
+    np.random.seed(0)
+    for _ in range(3):
+        assert mapper(record)["image"].shape == (3, 96, 80)
