@@ -1,0 +1,231 @@
+"""CPU kernels of the DDC family, compiled by numba (``parallel=True``, cached on disk).
+
+One kernel per direction: the selection, the forward sum and the backward gradient of the pair
+losses (DDC, DC) and of the affinity loss. Tensors in and out follow
+:mod:`.neighbour_selection`; the kernels work on numpy views of contiguous CPU tensors and use
+up to ``torch.get_num_threads()`` threads. Forward kernels write one partial sum per image row
+(float64, summed afterwards: no shared accumulator); backward kernels scatter into the gradient
+in stripes of K rows, even stripes then odd ones, so no two threads write the same pixel and the
+result does not depend on the number of threads.
+"""
+
+import math
+
+import numba
+import numpy as np
+import torch
+from numba import njit, prange
+
+from .neighbour_selection import index_dtype
+
+__all__ = ["select", "pair_forward", "pair_backward", "affinity_forward", "affinity_backward"]
+
+AFFINITY_C = math.sqrt(3.0)  # Eq. 3's C: the largest RGB distance in [0, 1]^3
+
+
+def _threads():
+    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+
+
+@njit(parallel=True, cache=True)
+def _select(image, K, valid, index, distance):
+    B, C, H, W = image.shape
+    p = K // 2
+    for row in prange(B * H):
+        b, y = row // H, row % H
+        best = np.empty(K, np.float64)
+        offset = np.empty(K, np.int32)
+        for x in range(W):
+            best[:] = np.inf
+            offset[:] = K * K // 2  # slots left at inf ("valid", tiny images) point at i itself
+            for ky in range(K):
+                yy = y + ky - p
+                for kx in range(K):
+                    xx = x + kx - p
+                    s = 0.0
+                    if 0 <= yy < H and 0 <= xx < W:
+                        for c in range(C):
+                            diff = np.float64(image[b, c, y, x]) - image[b, c, yy, xx]
+                            s += diff * diff
+                    elif valid:
+                        continue
+                    else:  # zero padding: a black pixel
+                        for c in range(C):
+                            s += np.float64(image[b, c, y, x]) ** 2
+                    d = math.sqrt(s)
+                    if d < best[K - 1]:  # insert into the sorted list of the K best so far
+                        j = K - 1
+                        while j > 0 and best[j - 1] > d:
+                            best[j] = best[j - 1]
+                            offset[j] = offset[j - 1]
+                            j -= 1
+                        best[j] = d
+                        offset[j] = ky * K + kx
+            for k in range(K):
+                index[b, k, y, x] = offset[k]
+                distance[b, k, y, x] = best[k]
+
+
+@njit(inline="always")
+def _neighbour(alpha, b, y, x, o, K, H, W):
+    """Alpha of the neighbour at window offset o of (y, x), 0 outside the image, and its
+    position (yy, xx, inside)."""
+    p = K // 2
+    yy = y + o // K - p
+    xx = x + o % K - p
+    inside = 0 <= yy < H and 0 <= xx < W
+    return (alpha[b, 0, yy, xx] if inside else 0.0), yy, xx, inside
+
+
+@njit(inline="always")
+def _pair_slope(ai, aj, d, directional):
+    """(term, d term / d a_i) of one pair; d term / d a_j is minus the slope."""
+    diff = ai - aj
+    if directional:  # Eq. 9: |d - (a_i - a_j)|
+        r = d - diff
+        return abs(r), -np.sign(r)
+    r = d - abs(diff)  # Eq. 8: |d - |a_i - a_j||
+    return abs(r), -np.sign(r) * np.sign(diff)
+
+
+@njit(parallel=True, cache=True)
+def _pair_forward(alpha, index, distance, mask, use_mask, directional, out):
+    B, _, H, W = alpha.shape
+    K = index.shape[1]
+    for row in prange(B * H):
+        b, y = row // H, row % H
+        s = 0.0
+        for x in range(W):
+            if use_mask and not mask[b, y, x]:
+                continue
+            ai = alpha[b, 0, y, x]
+            for k in range(K):
+                d = distance[b, k, y, x]
+                if d != np.inf:
+                    aj = _neighbour(alpha, b, y, x, index[b, k, y, x], K, H, W)[0]
+                    s += _pair_slope(ai, aj, d, directional)[0]
+        out[row] = s
+
+
+@njit(parallel=True, cache=True)
+def _pair_backward(alpha, index, distance, mask, use_mask, directional, scale, grad):
+    B, _, H, W = alpha.shape
+    K = index.shape[1]
+    stripes = (H + K - 1) // K  # K >= 2 * (K // 2) rows apart: same-parity stripes never meet
+    for parity in range(2):
+        count = (stripes - parity + 1) // 2
+        for task in prange(B * count):
+            b, stripe = task // count, 2 * (task % count) + parity
+            for y in range(stripe * K, min(H, stripe * K + K)):
+                for x in range(W):
+                    if use_mask and not mask[b, y, x]:
+                        continue
+                    ai = alpha[b, 0, y, x]
+                    for k in range(K):
+                        d = distance[b, k, y, x]
+                        if d == np.inf:
+                            continue
+                        aj, yy, xx, inside = _neighbour(alpha, b, y, x, index[b, k, y, x], K, H, W)
+                        g = scale * _pair_slope(ai, aj, d, directional)[1]
+                        grad[b, 0, y, x] += g
+                        if inside:
+                            grad[b, 0, yy, xx] -= g
+
+
+@njit(inline="always")
+def _affinity_row(alpha, index, distance, b, y, x, K, H, W):
+    """(sum_j A_ij a_j / sum_j A_ij - a_i, sum_j A_ij) of pixel (y, x); A = max(0, 1 - d / C)."""
+    total = 0.0
+    weighted = 0.0
+    for k in range(K):
+        a = max(0.0, 1.0 - distance[b, k, y, x] / AFFINITY_C)
+        total += a
+        weighted += a * _neighbour(alpha, b, y, x, index[b, k, y, x], K, H, W)[0]
+    return weighted / total - alpha[b, 0, y, x], total
+
+
+@njit(parallel=True, cache=True)
+def _affinity_forward(alpha, index, distance, out):
+    B, _, H, W = alpha.shape
+    K = index.shape[1]
+    for row in prange(B * H):
+        b, y = row // H, row % H
+        s = 0.0
+        for x in range(W):
+            s += abs(_affinity_row(alpha, index, distance, b, y, x, K, H, W)[0])
+        out[row] = s
+
+
+@njit(parallel=True, cache=True)
+def _affinity_backward(alpha, index, distance, scale, grad):
+    B, _, H, W = alpha.shape
+    K = index.shape[1]
+    stripes = (H + K - 1) // K
+    for parity in range(2):
+        count = (stripes - parity + 1) // 2
+        for task in prange(B * count):
+            b, stripe = task // count, 2 * (task % count) + parity
+            for y in range(stripe * K, min(H, stripe * K + K)):
+                for x in range(W):
+                    error, total = _affinity_row(alpha, index, distance, b, y, x, K, H, W)
+                    g = scale * np.sign(error)
+                    grad[b, 0, y, x] -= g
+                    for k in range(K):
+                        a = max(0.0, 1.0 - distance[b, k, y, x] / AFFINITY_C)
+                        _, yy, xx, inside = _neighbour(alpha, b, y, x, index[b, k, y, x], K, H, W)
+                        if inside:
+                            grad[b, 0, yy, xx] += g * a / total
+
+
+# ---------------------------------------------------------------------------------------------
+# torch in, torch out
+# ---------------------------------------------------------------------------------------------
+def select(image, kernel_size, valid):
+    """image (B, C, H, W) float32/64 contiguous -> (index, distance), see NeighbourSelection."""
+    B, _, H, W = image.shape
+    index = torch.empty(B, kernel_size, H, W, dtype=index_dtype(kernel_size))
+    distance = torch.empty(B, kernel_size, H, W, dtype=image.dtype)
+    _threads()
+    _select(image.numpy(), kernel_size, valid, index.numpy(), distance.numpy())
+    return index, distance
+
+
+def _mask(mask, alpha):
+    if mask is None:
+        return np.ones((1, 1, 1), np.bool_), False
+    return mask.contiguous().numpy(), True
+
+
+def pair_forward(alpha, index, distance, mask, directional):
+    """Sum over the selected pairs (finite distance, centre in ``mask`` (B, H, W) bool if
+    given) of the DDC (directional) or DC term; a float64 scalar tensor."""
+    out = np.empty(alpha.shape[0] * alpha.shape[2], np.float64)
+    _threads()
+    _pair_forward(alpha.numpy(), index.numpy(), distance.numpy(), *_mask(mask, alpha),
+                  directional, out)  # fmt: skip
+    return torch.tensor(out.sum(), dtype=torch.float64)
+
+
+def pair_backward(alpha, index, distance, mask, directional, scale):
+    """Gradient of ``scale * pair_forward(...)`` with respect to alpha (B, 1, H, W)."""
+    grad = torch.zeros_like(alpha)
+    _threads()
+    _pair_backward(alpha.numpy(), index.numpy(), distance.numpy(), *_mask(mask, alpha),
+                   directional, float(scale), grad.numpy())  # fmt: skip
+    return grad
+
+
+def affinity_forward(alpha, index, distance):
+    """Sum over pixels of |(A alpha)_i - alpha_i| (Eq. 2-4); a float64 scalar tensor."""
+    out = np.empty(alpha.shape[0] * alpha.shape[2], np.float64)
+    _threads()
+    _affinity_forward(alpha.numpy(), index.numpy(), distance.numpy(), out)
+    return torch.tensor(out.sum(), dtype=torch.float64)
+
+
+def affinity_backward(alpha, index, distance, scale):
+    """Gradient of ``scale * affinity_forward(...)`` with respect to alpha."""
+    grad = torch.zeros_like(alpha)
+    _threads()
+    _affinity_backward(alpha.numpy(), index.numpy(), distance.numpy(), float(scale), grad.numpy())
+    return grad
