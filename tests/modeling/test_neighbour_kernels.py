@@ -66,7 +66,7 @@ def check_selection(selection, image, K, padding):
         assert same[unique].all()
 
 
-SIZES = [(1, 13, 17, 5), (2, 7, 9, 11), (1, 13, 17, 15), (1, 4, 6, 5), (1, 1, 5, 3)]
+SIZES = [(1, 13, 17, 5), (2, 5, 6, 11), (1, 6, 7, 15), (1, 4, 6, 5), (1, 1, 5, 3)]
 
 
 @pytest.mark.parametrize("padding", ["zeros", "valid"])
@@ -76,7 +76,8 @@ SIZES = [(1, 13, 17, 5), (2, 7, 9, 11), (1, 13, 17, 15), (1, 4, 6, 5), (1, 1, 5,
 def test_selection(backend, device, size, kind, padding):
     skip_unusable(backend, device)
     b, h, w, K = size
-    for dtype in (torch.float32, torch.float64):
+    interpreted = device == "cpu" and backend == "triton"  # slow: float64 in the loss tests
+    for dtype in (torch.float32,) if interpreted else (torch.float32, torch.float64):
         image = make_image(kind, b, h, w, dtype=dtype).to(device)
         selection = L.select_neighbours(image, K, padding, backend=backend)
         assert selection.distance.dtype == dtype
@@ -97,7 +98,7 @@ def assert_same(fast, ref, tol=1e-10):
 
 @pytest.mark.parametrize("padding", ["zeros", "valid"])
 @pytest.mark.parametrize("kind", ["random", "quantised", "flat"])
-@pytest.mark.parametrize("size", [(1, 13, 17, 5), (2, 7, 9, 11), (1, 6, 5, 15)])
+@pytest.mark.parametrize("size", [(1, 13, 17, 5), (2, 5, 6, 11), (1, 6, 5, 15)])
 @pytest.mark.parametrize("backend,device", BACKENDS)
 def test_losses_on_the_same_selection(backend, device, size, kind, padding):
     """Values and gradients of DDC, DC (whole and unknown region) and affinity equal the plain
@@ -128,25 +129,25 @@ def test_losses_on_the_same_selection(backend, device, size, kind, padding):
 def test_ddc_is_listing1_on_tie_free_images(backend, device, K):
     skip_unusable(backend, device)
     gen = torch.Generator().manual_seed(K)
-    image = torch.rand(2, 3, 13, 17, dtype=torch.float64, generator=gen).to(device)
-    alpha = torch.rand(2, 1, 13, 17, dtype=torch.float64, generator=gen).to(device)
+    image = torch.rand(1, 3, 9, 13, dtype=torch.float64, generator=gen).to(device)
+    alpha = torch.rand(1, 1, 9, 13, dtype=torch.float64, generator=gen).to(device)
     fast = value_and_grad(lambda a: L.ddc_loss(image, a, K, backend=backend), alpha)
     assert_same(fast, value_and_grad(lambda a: listing1_ddc(image.cpu(), a, K), alpha.cpu()), 1e-6)
 
 
 def test_gradcheck_numba():
     gen = torch.Generator().manual_seed(4)
-    image = make_image("random", 2, 5, 6)
-    trimap = (torch.randint(0, 3, (2, 1, 5, 6), generator=gen) / 2).double()
-    alpha = torch.rand(2, 1, 5, 6, dtype=torch.float64, generator=gen).requires_grad_(True)
+    image = make_image("random", 2, 3, 4)
+    trimap = (torch.randint(0, 3, (2, 1, 3, 4), generator=gen) / 2).double()
+    alpha = torch.rand(2, 1, 3, 4, dtype=torch.float64, generator=gen).requires_grad_(True)
     for padding in ("zeros", "valid"):
-        s = L.select_neighbours(image, 5, padding, backend="numba")
+        s = L.select_neighbours(image, 3, padding, backend="numba")
         kw = dict(padding=padding, selection=s, backend="numba")
         for fn in (
-            lambda a: L.ddc_loss(None, a, 5, **kw),
-            lambda a: L.dc_loss(None, a, 5, **kw),
-            lambda a: L.ddc_loss(None, a, 5, region="unknown", trimap=trimap, **kw),
-            lambda a: L.affinity_loss(None, a, 5, **kw),
+            lambda a: L.ddc_loss(None, a, 3, **kw),
+            lambda a: L.dc_loss(None, a, 3, **kw),
+            lambda a: L.ddc_loss(None, a, 3, region="unknown", trimap=trimap, **kw),
+            lambda a: L.affinity_loss(None, a, 3, **kw),
         ):
             assert torch.autograd.gradcheck(fn, (alpha,), eps=1e-7, atol=1e-6)
 
