@@ -23,8 +23,15 @@ __all__ = ["select", "pair_forward", "pair_backward", "affinity_forward", "affin
 AFFINITY_C = math.sqrt(3.0)  # Eq. 3's C: the largest RGB distance in [0, 1]^3
 
 
-def _threads():
-    numba.set_num_threads(max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)))
+# Pixels per thread below which fewer threads are used: starting threads costs more than small
+# images take.
+_PIXELS_PER_THREAD = 16384
+
+
+def _threads(tensor):
+    most = min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS)
+    pixels = tensor.shape[0] * tensor.shape[2] * tensor.shape[3]
+    numba.set_num_threads(max(1, min(most, pixels // _PIXELS_PER_THREAD)))
 
 
 @njit(parallel=True, cache=True)
@@ -185,7 +192,7 @@ def select(image, kernel_size, valid):
     B, _, H, W = image.shape
     index = torch.empty(B, kernel_size, H, W, dtype=index_dtype(kernel_size))
     distance = torch.empty(B, kernel_size, H, W, dtype=image.dtype)
-    _threads()
+    _threads(image)
     _select(image.numpy(), kernel_size, valid, index.numpy(), distance.numpy())
     return index, distance
 
@@ -200,7 +207,7 @@ def pair_forward(alpha, index, distance, mask, directional):
     """Sum over the selected pairs (finite distance, centre in ``mask`` (B, H, W) bool if
     given) of the DDC (directional) or DC term; a float64 scalar tensor."""
     out = np.empty(alpha.shape[0] * alpha.shape[2], np.float64)
-    _threads()
+    _threads(alpha)
     _pair_forward(alpha.numpy(), index.numpy(), distance.numpy(), *_mask(mask, alpha),
                   directional, out)  # fmt: skip
     return torch.tensor(out.sum(), dtype=torch.float64)
@@ -209,7 +216,7 @@ def pair_forward(alpha, index, distance, mask, directional):
 def pair_backward(alpha, index, distance, mask, directional, scale):
     """Gradient of ``scale * pair_forward(...)`` with respect to alpha (B, 1, H, W)."""
     grad = torch.zeros_like(alpha)
-    _threads()
+    _threads(alpha)
     _pair_backward(alpha.numpy(), index.numpy(), distance.numpy(), *_mask(mask, alpha),
                    directional, float(scale), grad.numpy())  # fmt: skip
     return grad
@@ -218,7 +225,7 @@ def pair_backward(alpha, index, distance, mask, directional, scale):
 def affinity_forward(alpha, index, distance):
     """Sum over pixels of |(A alpha)_i - alpha_i| (Eq. 2-4); a float64 scalar tensor."""
     out = np.empty(alpha.shape[0] * alpha.shape[2], np.float64)
-    _threads()
+    _threads(alpha)
     _affinity_forward(alpha.numpy(), index.numpy(), distance.numpy(), out)
     return torch.tensor(out.sum(), dtype=torch.float64)
 
@@ -226,6 +233,6 @@ def affinity_forward(alpha, index, distance):
 def affinity_backward(alpha, index, distance, scale):
     """Gradient of ``scale * affinity_forward(...)`` with respect to alpha."""
     grad = torch.zeros_like(alpha)
-    _threads()
+    _threads(alpha)
     _affinity_backward(alpha.numpy(), index.numpy(), distance.numpy(), float(scale), grad.numpy())
     return grad

@@ -197,24 +197,6 @@ def test_unknown_region_without_unknown_pixels_is_zero_with_gradient():
         L.ddc_loss(image, alpha, 3, region="unknown")
 
 
-def test_gradcheck_custom_functions():
-    image = make_image("random", 2, 5, 6)
-    trimap = make_trimap(2, 5, 6)
-    alpha = torch.rand(2, 1, 5, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
-    alpha.requires_grad_(True)
-    for padding in ("zeros", "valid"):
-        selection = L.select_neighbours(image, 5, padding)
-        for fn in (
-            lambda a: L.ddc_loss(None, a, 5, padding=padding, selection=selection),
-            lambda a: L.dc_loss(None, a, 5, padding=padding, selection=selection),
-            lambda a: L.ddc_loss(
-                None, a, 5, padding=padding, region="unknown", trimap=trimap, selection=selection
-            ),
-            lambda a: L.affinity_loss(None, a, 5, padding=padding, selection=selection),
-        ):
-            assert torch.autograd.gradcheck(fn, (alpha,), eps=1e-7, atol=1e-6)
-
-
 def test_known_and_label_losses():
     gen = torch.Generator().manual_seed(5)
     alpha = torch.rand(2, 1, 6, 7, generator=gen, dtype=torch.float64, requires_grad=True)
