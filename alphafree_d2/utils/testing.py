@@ -19,9 +19,10 @@ __all__ = [
 ]
 
 
-def listing1_ddc(image, alpha, kernel_size, return_indices=False):
+def listing1_ddc(image, alpha, kernel_size, return_selection=False):
     """The paper's sample code (Appendix E, Listing 1): unfold, torch.norm, torch.topk, gather,
-    l1 mean. image (B, C, H, W), alpha (B, 1, H, W) -> scalar (and the (B, K, H, W) indices)."""
+    l1 mean. image (B, C, H, W), alpha (B, 1, H, W) -> scalar (and, with ``return_selection``,
+    the selected distances, sorted, and their window offsets, both (B, K, H, W)))."""
     b, c, h, w = image.shape
     unfold_image = F.unfold(image, kernel_size, padding=kernel_size // 2).view(
         b, c, kernel_size**2, h, w
@@ -33,7 +34,7 @@ def listing1_ddc(image, alpha, kernel_size, return_indices=False):
     )
     alpha_dist = torch.gather(alpha - unfold_alpha, dim=1, index=indices)
     loss = F.l1_loss(image_dist, alpha_dist)
-    return (loss, indices) if return_indices else loss
+    return (loss, image_dist, indices) if return_selection else loss
 
 
 def reference_selection(image, kernel_size, padding="zeros"):
