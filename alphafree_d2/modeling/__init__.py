@@ -2,6 +2,7 @@
 ``META_ARCH_REGISTRY``."""
 from .decoder import DetailCapture
 from .losses import (
+    LOSSES,
     PAPER_POLICIES,
     MattingCriterion,
     NeighbourSelection,

@@ -280,6 +280,24 @@ def test_criterion_paper_policies():
     assert default.losses == {"known": 1.0, "ddc": 10.0} and default.kernel_size == 11
 
 
+def test_loss_table_drives_the_criterion(monkeypatch):
+    """Adding a loss is one entry of LOSSES: the criterion accepts, computes and logs it, and
+    computes the selection only when an entry needs it."""
+    assert set(L.LOSSES) == {"known", "ddc", "dc", "affinity", "mask_l1", "mask_bce", "alpha_l1"}
+    for name, entry in L.LOSSES.items():
+        assert set(entry.needs) <= {"selection", "trimap", "mask", "alpha"}, name
+    seen = []
+    entry = L.LossEntry(lambda p, x: seen.append(x) or (p - x.alpha).square().mean(), ("alpha",),
+                        "a test's own loss")  # fmt: skip
+    monkeypatch.setitem(L.LOSSES, "alpha_l2", entry)
+    pred, gt = torch.rand(1, 1, 6, 6), torch.rand(1, 1, 6, 6)
+    out = L.MattingCriterion({"alpha_l2": 2.0})(pred, torch.rand(1, 3, 6, 6), torch.zeros_like(pred), gt)
+    assert list(out) == ["loss_alpha_l2"] and seen[0].selection is None
+    torch.testing.assert_close(out["loss_alpha_l2"], 2 * (pred - gt).square().mean())
+    with pytest.raises(ValueError, match="needs ground-truth alpha"):
+        L.MattingCriterion({"alpha_l2": 1.0})(pred, torch.rand(1, 3, 6, 6), torch.zeros_like(pred))
+
+
 def test_criterion_policies_from_a_lazy_config():
     from detectron2.config import LazyCall, instantiate
 
@@ -316,6 +334,10 @@ def test_criterion_errors():
         L.MattingCriterion({"known": 1.0, "ddc_loss": 10.0})
     with pytest.raises(ValueError, match="finite number"):
         L.MattingCriterion({"known": "1"})
+    # issue 11: a negative weight would maximise the loss; the error names the setting
+    for bad in (-1.0, math.nan, math.inf):
+        with pytest.raises(ValueError, match=r"model\.criterion\.losses\.ddc.*>= 0"):
+            L.MattingCriterion({"known": 1.0, "ddc": bad})
     with pytest.raises(ValueError, match="region"):
         L.MattingCriterion({"ddc": 1.0}, region="band")
     with pytest.raises(ValueError, match="odd"):
