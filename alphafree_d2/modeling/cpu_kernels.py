@@ -15,6 +15,7 @@ import numba
 import numpy as np
 import torch
 from numba import njit, prange
+from torch.nn import functional as F
 
 from .neighbour_selection import index_dtype
 
@@ -35,42 +36,47 @@ def _threads(tensor):
 
 
 @njit(parallel=True, cache=True)
-def _select(image, K, valid, index, distance):
-    B, C, H, W = image.shape
+def _select(padded, K, order, index, distance):
+    """padded: (B, C, H + K - 1, W + K - 1), zero padded ("zeros") or inf padded ("valid": an
+    infinite distance is never selected; slots left at inf on tiny images keep an out-of-image
+    offset). Per image row: the squared distances of every window offset for the whole row (a
+    vectorisable loop over x), then per pixel the K smallest: the first K offsets of ``order``,
+    each later candidate replacing the largest kept one when it is smaller."""
+    B, C = padded.shape[:2]
+    H, W = index.shape[2:]
     p = K // 2
     for row in prange(B * H):
         b, y = row // H, row % H
-        best = np.empty(K, np.float64)
+        squared = np.zeros((K * K, W), padded.dtype)
+        for o in range(K * K):
+            out = squared[o]
+            for c in range(C):
+                centre = padded[b, c, y + p, p : p + W]
+                neighbour = padded[b, c, y + o // K, o % K : o % K + W]
+                for x in range(W):
+                    diff = centre[x] - neighbour[x]
+                    out[x] += diff * diff
+        best = np.empty(K, padded.dtype)
         offset = np.empty(K, np.int32)
         for x in range(W):
-            best[:] = np.inf
-            offset[:] = K * K // 2  # slots left at inf ("valid", tiny images) point at i itself
-            for ky in range(K):
-                yy = y + ky - p
-                for kx in range(K):
-                    xx = x + kx - p
-                    s = 0.0
-                    if 0 <= yy < H and 0 <= xx < W:
-                        for c in range(C):
-                            diff = np.float64(image[b, c, y, x]) - image[b, c, yy, xx]
-                            s += diff * diff
-                    elif valid:
-                        continue
-                    else:  # zero padding: a black pixel
-                        for c in range(C):
-                            s += np.float64(image[b, c, y, x]) ** 2
-                    d = math.sqrt(s)
-                    if d < best[K - 1]:  # insert into the sorted list of the K best so far
-                        j = K - 1
-                        while j > 0 and best[j - 1] > d:
-                            best[j] = best[j - 1]
-                            offset[j] = offset[j - 1]
-                            j -= 1
-                        best[j] = d
-                        offset[j] = ky * K + kx
+            # the first K candidates, then replace the largest kept one by any smaller candidate
+            worst, at = -1.0, 0
+            for k in range(K):
+                offset[k] = order[k]
+                best[k] = squared[order[k], x]
+                if best[k] > worst:
+                    worst, at = best[k], k
+            for i in range(K, K * K):
+                d = squared[order[i], x]
+                if d < worst:
+                    best[at], offset[at] = d, order[i]
+                    worst, at = best[0], 0
+                    for k in range(1, K):
+                        if best[k] > worst:
+                            worst, at = best[k], k
             for k in range(K):
                 index[b, k, y, x] = offset[k]
-                distance[b, k, y, x] = best[k]
+                distance[b, k, y, x] = math.sqrt(best[k])
 
 
 @njit(inline="always")
@@ -187,13 +193,24 @@ def _affinity_backward(alpha, index, distance, scale, grad):
 # ---------------------------------------------------------------------------------------------
 # torch in, torch out
 # ---------------------------------------------------------------------------------------------
+def _spatial_order(K):
+    """Window offsets, nearest to the centre first: in photographs nearby pixels tend to be the
+    most similar, so the kept K are good early and most later candidates fail the first test
+    (a predictable branch). With "valid" padding, the centre comes first and is always kept."""
+    dy, dx = np.divmod(np.arange(K * K), K)
+    return np.argsort((dy - K // 2) ** 2 + (dx - K // 2) ** 2, kind="stable").astype(np.int32)
+
+
 def select(image, kernel_size, valid):
     """image (B, C, H, W) float32/64 contiguous -> (index, distance), see NeighbourSelection."""
     B, _, H, W = image.shape
+    p = kernel_size // 2
+    padded = F.pad(image, (p, p, p, p), value=math.inf if valid else 0.0).contiguous()
     index = torch.empty(B, kernel_size, H, W, dtype=index_dtype(kernel_size))
     distance = torch.empty(B, kernel_size, H, W, dtype=image.dtype)
     _threads(image)
-    _select(image.numpy(), kernel_size, valid, index.numpy(), distance.numpy())
+    _select(padded.numpy(), kernel_size, _spatial_order(kernel_size), index.numpy(),
+            distance.numpy())  # fmt: skip
     return index, distance
 
 

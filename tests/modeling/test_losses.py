@@ -439,7 +439,8 @@ def test_braking_effect_affinity_vs_ddc():
     trimap[..., 4:17, 12:] = 0.5
     affinity = _optimise_free_alpha(image, trimap, L.affinity_loss, 11, weight=10.0)[10, 16:56]
     ddc = _optimise_free_alpha(image, trimap, L.ddc_loss, 11, weight=10.0)[10, 16:56]
-    # seen: affinity 0.99 at the root decaying to 0.3 at the tip; DDC 1.0 all along
-    assert affinity[:4].mean() > 0.9 and affinity[-4:].mean() < 0.5
+    # seen: affinity 0.8 (0.99 with torch.topk's tie-breaking: the image is flat colours, all
+    # ties) at the root decaying to 0.3-0.4 at the tip; DDC 1.0 all along
+    assert affinity[:4].mean() > affinity[-4:].mean() + 0.3 and affinity[-4:].mean() < 0.5
     assert ddc.min() > 0.95
     assert ddc[20:].mean() > affinity[20:].mean() + 0.3
