@@ -80,6 +80,8 @@ def train(args, root, config, backend):
     cmd += [f"dataloader.train.total_batch_size={args.batch}", f"model.criterion.backend={backend}"]
     cmd += TINY if args.tiny else []
     env = dict(os.environ, DETECTRON2_DATASETS=root)
+    if args.tiny:  # one thread is the fastest for tiny models on a shared CPU
+        env["OMP_NUM_THREADS"] = "1"
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"training with backend={backend} failed:\n{proc.stderr[-5000:]}")
