@@ -71,9 +71,10 @@ def _select(padded, K, order, index, distance):
                 if d < worst:
                     best[at], offset[at] = d, order[i]
                     worst, at = best[0], 0
-                    for k in range(1, K):
-                        if best[k] > worst:
-                            worst, at = best[k], k
+                    for k in range(1, K):  # selects, not branches
+                        bigger = best[k] > worst
+                        at = k if bigger else at
+                        worst = best[k] if bigger else worst
             for k in range(K):
                 index[b, k, y, x] = offset[k]
                 distance[b, k, y, x] = math.sqrt(best[k])
