@@ -9,6 +9,7 @@ in stripes of K rows, even stripes then odd ones, so no two threads write the sa
 result does not depend on the number of threads.
 """
 
+import functools
 import math
 
 import numba
@@ -194,6 +195,7 @@ def _affinity_backward(alpha, index, distance, scale, grad):
 # ---------------------------------------------------------------------------------------------
 # torch in, torch out
 # ---------------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=None)
 def _spatial_order(K):
     """Window offsets, nearest to the centre first: in photographs nearby pixels tend to be the
     most similar, so the kept K are good early and most later candidates fail the first test

@@ -84,7 +84,7 @@ class _NeighbourLoss(torch.autograd.Function):
     def backward(ctx, grad_output):
         alpha, index, distance, mask = ctx.saved_tensors
         directional, normaliser, backend = ctx.settings
-        scale = grad_output.item() / normaliser
+        scale = grad_output.to(alpha.dtype) / normaliser  # 0-dim: no device sync here
         k = kernels(backend)
         if directional is None:
             grad = k.affinity_backward(alpha, index, distance, scale)

@@ -193,7 +193,8 @@ def pair_forward(alpha, index, distance, mask, directional):
 
 
 def pair_backward(alpha, index, distance, mask, directional, scale):
-    """Gradient of ``scale * pair_forward(...)`` with respect to alpha (B, 1, H, W)."""
+    """Gradient of ``scale`` (a number or 0-dim tensor) * ``pair_forward(...)`` with respect to
+    alpha (B, 1, H, W)."""
     return _pair(alpha, index, distance, mask, directional, True).mul_(scale)
 
 
