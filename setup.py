@@ -32,6 +32,8 @@ setup(
         "tensorboard>=2.10",
         "tqdm>=4.29",
         "pymatting>=1.1.8",
+        # compiled CPU kernels of the DDC losses (wheels, nothing to build at install)
+        "numba>=0.59",
         # detectron2.model_zoo imports pkg_resources, which setuptools 81 removed.
         "setuptools<81",
     ],

@@ -1,27 +1,27 @@
-"""DDC loss (Eq. 9): the paper's plain unfold formulation (Listing 1) vs alphafree_d2's.
+"""DDC loss (Eq. 9): the paper's plain formulation (Listing 1) vs alphafree_d2's kernels.
 
-Measures, in one run, forward + backward time and extra peak memory of both, and checks that they
-agree (loss value, gradient, selected neighbour sets). Prints the ratios; asserts nothing.
+Measures, in one run, forward + backward time and extra peak memory of both, checks that they
+agree, and prints the ratios; asserts nothing.
 
-    python benchmarks/ddc_loss.py                       # B=2 512x512, B=4 512x512, B=2 1024x1024
-    python benchmarks/ddc_loss.py --sizes 4x1024x1024 --plain-max-pixels 0   # fast only
+    python benchmarks/ddc_loss.py                                   # CPU: B=2 512x512, K=11
+    python benchmarks/ddc_loss.py --device cuda --amp --sizes 4x512x512 16x512x512
+    python benchmarks/ddc_loss.py --sizes 2x64x64 --kinds random    # a quick look
 
 Method: every (variant, size, image kind) runs in a fresh subprocess, so that one variant's
-allocations (and the allocator's cached memory) never count for another. In the subprocess:
-import, build the inputs (seeded, identical for both variants), run the loss once on a tiny image
-to load every kernel, record the resident set size (RSS, /proc/self/statm), then run forward +
-backward once at full size and read the process's peak RSS (getrusage ru_maxrss). Extra peak
-memory = peak RSS - RSS before the run: everything the loss allocated, whoever allocated it. The
-time of a variant is the best of its forward + backward runs (the first, measured one included;
-``--repeats`` for the fast one, ``--plain-repeats`` for the plain one). The machine is shared
-and other processes slow both variants down by up to 2x: the load average is printed with
-every row; compare rows measured at a low load.
+allocations never count for another. In it: build the inputs (seeded, identical for both
+variants), run the loss once on a small crop to load and compile every kernel, then time forward
++ backward (best of ``--repeats`` runs, the plain one ``--plain-repeats``). Extra peak memory:
+on CPU the process's peak resident set size during the first full-size run minus the size
+before it (everything the loss allocated, whoever allocated it); on CUDA
+``torch.cuda.max_memory_allocated`` during the run minus the memory allocated before it. The
+machine may be shared: the load average is printed with each row.
 
-Image kinds: "random" (uniform noise in [0, 1]^3: no ties), "photo" (synthetic 8-bit colours,
-smooth gradients plus flat areas) and "real" (crops of a real 8-bit photograph, --real-image, by
-default one of ../shared/data/alphamatting-dev when present). 8-bit colours give many exactly
-tied distances; to reproduce torch.topk's tie-breaking the fast selection hands those pixels to
-torch.topk itself, so it is slower on them (26-68 % of the pixels of the alphamatting.com images).
+Image kinds: "real" (crops of a real 8-bit photograph, by default scikit-image's astronaut,
+mirror-tiled to the size asked: 8-bit colours give many exactly tied distances), "random"
+(uniform noise: no ties). Agreement columns: "dist" is the largest difference between the two
+variants' sorted selected distances (the selection's definition of exactness: ties may pick
+different but equally close neighbours, so on tied images the values differ a little), "value"
+and "grad" the relative differences of the loss and of its gradient.
 """
 
 import argparse
@@ -33,69 +33,53 @@ import sys
 import tempfile
 import time
 
+import numpy as np
 import torch
-import torch.nn.functional as F
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def plain_ddc_loss(image, alpha, kernel_size):
-    """The paper's Listing 1 (Appendix E): K*K-channel unfolds, torch.norm, torch.topk, gather."""
-    b, c, h, w = image.shape
-    k2 = kernel_size * kernel_size
-    unfolded = F.unfold(image, kernel_size, padding=kernel_size // 2).view(b, c, k2, h, w)
-    dist = torch.norm(image.view(b, c, 1, h, w) - unfolded, 2, dim=1)
-    dist, indices = torch.topk(dist, k=kernel_size, dim=1, largest=False)
-    unfolded_alpha = F.unfold(alpha, kernel_size, padding=kernel_size // 2).view(b, k2, h, w)
-    alpha_dist = torch.gather(alpha - unfolded_alpha, dim=1, index=indices)
-    return F.l1_loss(dist, alpha_dist), indices
+def plain_ddc(image, alpha, kernel_size, backend):
+    from alphafree_d2.utils.testing import listing1_ddc
+
+    loss, distance, _ = listing1_ddc(image, alpha, kernel_size, return_selection=True)
+    return loss, distance  # sorted
 
 
-def fast_ddc_loss(image, alpha, kernel_size):
+def fast_ddc(image, alpha, kernel_size, backend):
     from alphafree_d2.modeling.losses import ddc_loss, select_neighbours
 
-    selection = select_neighbours(image, kernel_size)
-    return ddc_loss(None, alpha, kernel_size, selection=selection), selection.index
+    selection = select_neighbours(image, kernel_size, backend=backend)
+    loss = ddc_loss(None, alpha, kernel_size, selection=selection, backend=backend)
+    return loss, selection.distance  # unsorted
 
 
-DEFAULT_REAL_IMAGE = os.path.join(
-    REPO, "..", "shared", "data", "alphamatting-dev", "image", "GT14.png"
-)
+def photo(path):
+    """An 8-bit RGB photograph as a (3, H, W) float tensor in [0, 1]."""
+    if path == "astronaut":
+        from skimage import data
+
+        array = data.astronaut()
+    else:
+        from alphafree_d2.data.io import read_image
+
+        array = read_image(path)
+    return torch.from_numpy(np.ascontiguousarray(array[..., :3])).permute(2, 0, 1).float() / 255
 
 
-def real_crops(path, batch, height, width):
-    """``batch`` different crops of an 8-bit photograph (mirror-tiled when it is too small)."""
-    from alphafree_d2.data.io import read_image
-
-    photo = torch.from_numpy(read_image(path)).permute(2, 0, 1).float() / 255
-    while photo.shape[1] < height + batch * 16 or photo.shape[2] < width + batch * 16:
-        photo = torch.cat([photo, photo.flip(1)], 1)
-        photo = torch.cat([photo, photo.flip(2)], 2)
-    return torch.stack(
-        [photo[:, 16 * b : 16 * b + height, 16 * b : 16 * b + width] for b in range(batch)]
-    )
-
-
-def make_inputs(batch, height, width, kind, seed=0, real_image=DEFAULT_REAL_IMAGE):
+def make_inputs(batch, height, width, kind, real_image="astronaut", seed=0):
     gen = torch.Generator().manual_seed(seed)
     alpha = torch.rand(batch, 1, height, width, generator=gen)
-    if kind == "real":
-        image = real_crops(real_image, batch, height, width)
-    elif kind == "random":
-        image = torch.rand(batch, 3, height, width, generator=gen)
-    elif kind == "photo":
-        # smooth colour gradients + a few flat rectangles, quantised to 8 bits
-        ys = torch.linspace(0, 1, height).view(1, 1, height, 1)
-        xs = torch.linspace(0, 1, width).view(1, 1, 1, width)
-        phase = torch.rand(batch, 3, 1, 1, generator=gen) * 6.28
-        image = 0.5 + 0.4 * torch.sin(6 * xs + 4 * ys + phase) * torch.cos(3 * ys - phase)
-        image = image + 0.02 * torch.randn(batch, 3, height, width, generator=gen)
-        image[:, :, : height // 3, : width // 2] = 1.0  # saturated white
-        image[:, :, height // 2 :, width // 2 :] = torch.rand(batch, 3, 1, 1, generator=gen)
-        image = (image.clamp(0, 1) * 255).round() / 255
-    else:
+    if kind == "random":
+        return torch.rand(batch, 3, height, width, generator=gen), alpha
+    if kind != "real":
         raise ValueError(f"unknown image kind {kind!r}")
-    return image, alpha
+    image = photo(real_image)
+    while image.shape[1] < height + 16 * batch or image.shape[2] < width + 16 * batch:
+        image = torch.cat([image, image.flip(1)], 1)
+        image = torch.cat([image, image.flip(2)], 2)
+    crops = [image[:, 16 * b : 16 * b + height, 16 * b : 16 * b + width] for b in range(batch)]
+    return torch.stack(crops).contiguous(), alpha
 
 
 def _rss():
@@ -103,40 +87,53 @@ def _rss():
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def worker(variant, batch, height, width, kernel_size, kind, repeats, out_path, real_image):
-    loss_fn = plain_ddc_loss if variant == "plain" else fast_ddc_loss
-    image, alpha = make_inputs(batch, height, width, kind, real_image=real_image)
-    alpha.requires_grad_(True)
-    tiny = alpha[:, :, :16, :16].detach().clone().requires_grad_(True)
-    loss_fn(image[:, :, :16, :16].contiguous(), tiny, kernel_size)[0].backward()  # warm-up
+def worker(args, variant, size, kind, out_path):
+    device = torch.device(args.device)
+    loss_fn = plain_ddc if variant == "plain" else fast_ddc
+    image, alpha = make_inputs(*size, kind, args.real_image)
+    image, alpha = image.to(device), alpha.to(device)
+    amp = torch.autocast(device.type, dtype=torch.float16, enabled=args.amp)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
+    def step(image, alpha):
+        alpha = alpha.detach().requires_grad_(True)
+        with amp:  # under --amp the prediction and the image are float16 (a network's output)
+            inputs = (image.half(), alpha.half()) if args.amp else (image, alpha)
+            loss, distance = loss_fn(*inputs, args.kernel_size, args.backend)
+        loss.backward()
+        return loss, distance, alpha.grad
+
+    step(image[:, :, :32, :32], alpha[:, :, :32, :32])  # warm-up: load, compile
+    repeats = args.plain_repeats if variant == "plain" else args.repeats
     times = []
     for i in range(repeats):
-        alpha.grad = None
+        sync()
         if i == 0:
-            before = _rss()
+            before = torch.cuda.memory_allocated() if device.type == "cuda" else _rss()
+            if device.type == "cuda":
+                torch.cuda.reset_peak_memory_stats()
         start = time.perf_counter()
-        loss, indices = loss_fn(image, alpha, kernel_size)
-        loss.backward()
+        loss, distance, grad = step(image, alpha)
+        sync()
         times.append(time.perf_counter() - start)
         if i == 0:
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+            if device.type == "cuda":
+                peak = torch.cuda.max_memory_allocated()
+            else:
+                peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
             result = {"loss": loss.item(), "extra_peak_bytes": peak - before}
-            torch.save(
-                {"grad": alpha.grad.clone(), "index": indices.to(torch.int16).sort(1).values},
-                out_path,
-            )
-            del indices, loss
+            distance = distance.float().cpu().sort(1).values
+            torch.save({"grad": grad.float().cpu(), "distance": distance}, out_path)
+        del loss, distance, grad
     result["time"] = min(times)
     result["times"] = times
     print(json.dumps(result))
 
 
-def run_worker(variant, size, args, kind, repeats, out_path):
-    batch, height, width = size
-    cmd = [sys.executable, os.path.abspath(__file__), "--worker", variant]
-    cmd += [f"{batch}x{height}x{width}", str(args.kernel_size), kind, str(repeats), out_path]
-    cmd += [args.real_image]
+def run_worker(args, variant, size, kind, out_path):
+    cmd = [sys.executable, os.path.abspath(__file__), "--worker", variant, kind, out_path]
+    cmd += sys.argv[1:]
+    cmd += ["--sizes", "x".join(map(str, size))]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=REPO)
     if proc.returncode != 0:
         raise RuntimeError(f"{variant} {size} {kind} failed:\n{proc.stderr}")
@@ -151,81 +148,57 @@ def parse_size(text):
     return batch, height, width
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument(
-        "--sizes",
-        type=parse_size,
-        nargs="+",
-        default=[(2, 512, 512), (4, 512, 512), (2, 1024, 1024)],
-    )
-    parser.add_argument("--kinds", nargs="+", default=["random", "photo", "real"])
-    parser.add_argument("--real-image", default=DEFAULT_REAL_IMAGE, help="8-bit photo for 'real'")
-    parser.add_argument("--kernel-size", type=int, default=11)
-    parser.add_argument("--repeats", type=int, default=5, help="timed runs of the fast variant")
-    parser.add_argument("--plain-repeats", type=int, default=1)
-    parser.add_argument(
-        "--plain-max-pixels",
-        type=int,
-        default=2 * 1024 * 1024,
-        help="skip the plain variant above this B*H*W (it needs ~3.3 KB per pixel)",
-    )
-    args = parser.parse_args()
-    kinds = args.kinds
-    if "real" in kinds and not os.path.isfile(args.real_image):
-        print(f"(no {args.real_image}: 'real' skipped)")
-        kinds = [k for k in kinds if k != "real"]
+def parser():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--sizes", type=parse_size, nargs="+", default=[(2, 512, 512)])
+    p.add_argument("--kinds", nargs="+", default=["real", "random"], choices=["real", "random"])
+    p.add_argument("--real-image", default="astronaut", help="'astronaut' or an 8-bit image file")
+    p.add_argument("--kernel-size", type=int, default=11)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--backend", default="auto", help="alphafree_d2's backend (auto, numba, ...)")
+    p.add_argument("--amp", action="store_true", help="float16 autocast (CUDA)")
+    p.add_argument("--repeats", type=int, default=5, help="timed runs of alphafree_d2's variant")
+    p.add_argument("--plain-repeats", type=int, default=2)
+    return p
 
+
+def main(args):
     print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-        f"load average {os.getloadavg()[0]:.2f}, K={args.kernel_size}"
+        f"torch {torch.__version__}, device {args.device}, {torch.get_num_threads()} threads, "
+        f"K={args.kernel_size}, backend {args.backend}, amp {args.amp}, "
+        f"load average {os.getloadavg()[0]:.2f}"
     )
     header = (
-        f"{'BxHxW':>12} {'image':>6} | {'plain s':>8} {'fast s':>7} {'speedup':>8} | "
-        f"{'plain MiB':>9} {'fast MiB':>8} {'less mem':>8} | {'value rel':>9} "
-        f"{'grad rel':>9} {'same sel':>8} | {'load':>4}"
+        f"{'BxHxW':>12} {'image':>6} | {'plain s':>8} {'ours s':>8} {'speedup':>8} | "
+        f"{'plain MiB':>9} {'ours MiB':>8} {'less mem':>8} | {'dist':>7} {'value':>7} "
+        f"{'grad':>7} | {'load':>4}"
     )
-    print(header)
-    print("-" * len(header))
+    print(header + "\n" + "-" * len(header), flush=True)
     with tempfile.TemporaryDirectory() as tmp:
-        fast_path, plain_path = os.path.join(tmp, "fast.pt"), os.path.join(tmp, "plain.pt")
+        ours_path, plain_path = os.path.join(tmp, "ours.pt"), os.path.join(tmp, "plain.pt")
         for size in args.sizes:
-            for kind in kinds:
-                name = "x".join(map(str, size))
-                fast = run_worker("fast", size, args, kind, args.repeats, fast_path)
-                fast_mib = fast["extra_peak_bytes"] / 2**20
-                if size[0] * size[1] * size[2] > args.plain_max_pixels:
-                    print(
-                        f"{name:>12} {kind:>6} | {'skipped':>8} {fast['time']:7.3f} {'':>8} | "
-                        f"{'skipped':>9} {fast_mib:8.1f} {'':>8} | {'':>9} {'':>9} {'':>8} | "
-                        f"{os.getloadavg()[0]:4.1f}",
-                        flush=True,
-                    )
-                    continue
-                plain = run_worker("plain", size, args, kind, args.plain_repeats, plain_path)
-                a, b = torch.load(fast_path), torch.load(plain_path)
-                value_rel = abs(fast["loss"] - plain["loss"]) / abs(plain["loss"])
-                grad_rel = ((a["grad"] - b["grad"]).abs().max() / b["grad"].abs().max()).item()
-                same = bool(torch.equal(a["index"], b["index"]))
+            for kind in args.kinds:
+                ours = run_worker(args, "ours", size, kind, ours_path)
+                plain = run_worker(args, "plain", size, kind, plain_path)
+                a, b = torch.load(ours_path), torch.load(plain_path)
+                dist = (a["distance"] - b["distance"]).abs().max().item()
+                value = abs(ours["loss"] - plain["loss"]) / abs(plain["loss"])
+                grad = ((a["grad"] - b["grad"]).abs().max() / b["grad"].abs().max()).item()
                 plain_mib = plain["extra_peak_bytes"] / 2**20
+                ours_mib = max(ours["extra_peak_bytes"], 1) / 2**20
                 print(
-                    f"{name:>12} {kind:>6} | {plain['time']:8.2f} {fast['time']:7.3f} "
-                    f"{plain['time'] / fast['time']:7.1f}x | {plain_mib:9.0f} {fast_mib:8.1f} "
-                    f"{plain_mib / fast_mib:7.1f}x | {value_rel:9.1e} {grad_rel:9.1e} "
-                    f"{str(same):>8} | {os.getloadavg()[0]:4.1f}",
+                    f"{'x'.join(map(str, size)):>12} {kind:>6} | {plain['time']:8.3f} "
+                    f"{ours['time']:8.4f} {plain['time'] / ours['time']:7.1f}x | "
+                    f"{plain_mib:9.1f} {ours_mib:8.1f} {plain_mib / ours_mib:7.1f}x | "
+                    f"{dist:7.1e} {value:7.1e} {grad:7.1e} | {os.getloadavg()[0]:4.1f}",
                     flush=True,
                 )
-    print(
-        "value rel: |fast - plain| / |plain|; grad rel: max |grad difference| / max |grad|; "
-        "same sel: identical neighbour sets at every pixel; load: 1-minute load average after "
-        "the row (the machine is shared: compare rows run at a low load)"
-    )
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--worker":
-        _, _, variant, size, k, kind, repeats, out, real_image = sys.argv
-        sys.path.insert(0, REPO)
-        worker(variant, *parse_size(size), int(k), kind, int(repeats), out, real_image)
+        variant, kind, out_path = sys.argv[2:5]
+        worker_args = parser().parse_args(sys.argv[5:])
+        worker(worker_args, variant, worker_args.sizes[-1], kind, out_path)
     else:
-        main()
+        main(parser().parse_args())

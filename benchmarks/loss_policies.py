@@ -66,7 +66,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 ENTRY = os.path.join(HERE, "_train_entry.py")
 BASE_CONFIG = os.path.join(REPO, "configs", "demo_ddc.py")
-LOSS_NAMES = ("known", "ddc", "dc", "affinity", "mask_l1", "mask_bce", "alpha_l1")
 
 MASK_DATASET = "loss_policies_demo_train_mask"
 REAL_DATASET = "loss_policies_real"
@@ -85,9 +84,13 @@ class Policy:
 
 
 def _policies():
+    from alphafree_d2.modeling.losses import LOSSES
     from alphafree_d2.modeling.losses import PAPER_POLICIES as P
 
-    def policy(title, short, paper, spec, label="Trimap"):
+    def policy(title, short, paper, spec):
+        # the training label follows from what the losses need (the table of losses)
+        needs = {n for name in spec["losses"] for n in LOSSES[name].needs}
+        label = "Mask" if "mask" in needs else "Matte" if "alpha" in needs else "Trimap"
         return Policy(title, short, paper, dict(spec["losses"]), spec.get("region", "whole"), label)
 
     return {
@@ -103,10 +106,10 @@ def _policies():
         "known_dc_unknown": policy(
             "L_known + L_DC (unknown band)", "+DC unknown", "T5", P["known_dc_unknown"]
         ),
-        "mask_l1_ddc": policy("L1 mask + L_DDC", "mask+DDC", "T7 r1", P["mask_l1_ddc"], "Mask"),
-        "mask_bce_ddc": policy("BCE mask + L_DDC", "BCE mask+DDC", "T7 r2", P["mask_bce_ddc"], "Mask"),
-        "mask_l1": policy("L1 mask", "mask", "-", {"losses": {"mask_l1": 1.0}}, "Mask"),
-        "alpha_l1": policy("L1 alpha (fine labels)", "alpha L1", "T1 r1", P["alpha_l1"], "Matte"),
+        "mask_l1_ddc": policy("L1 mask + L_DDC", "mask+DDC", "T7 r1", P["mask_l1_ddc"]),
+        "mask_bce_ddc": policy("BCE mask + L_DDC", "BCE mask+DDC", "T7 r2", P["mask_bce_ddc"]),
+        "mask_l1": policy("L1 mask", "mask", "-", {"losses": {"mask_l1": 1.0}}),
+        "alpha_l1": policy("L1 alpha (fine labels)", "alpha L1", "T1 r1", P["alpha_l1"]),
     }
 
 
@@ -246,7 +249,9 @@ class Plan:
     def criterion_overrides(self, policy):
         # Every loss is named: detectron2 merges dict overrides, and a weight of 0 switches a
         # loss off (MattingCriterion).
-        out = [f"model.criterion.losses.{n}={float(policy.losses.get(n, 0.0))}" for n in LOSS_NAMES]
+        from alphafree_d2.modeling.losses import LOSSES
+
+        out = [f"model.criterion.losses.{n}={float(policy.losses.get(n, 0.0))}" for n in LOSSES]
         return out + [f"model.criterion.region={policy.region}"]
 
     def train_command(self, name, seed):

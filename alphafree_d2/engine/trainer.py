@@ -5,6 +5,8 @@ import time
 import torch
 
 from detectron2.engine import SimpleTrainer
+from detectron2.utils import comm
+from detectron2.utils.events import get_event_storage
 
 __all__ = ["MattingTrainer"]
 
@@ -73,6 +75,17 @@ class MattingTrainer(SimpleTrainer):
             self.grad_scaler.update()
         else:
             self.optimizer.step()
+
+    def _write_metrics(self, loss_dict, data_time, prefix="", iter=None):
+        super()._write_metrics(loss_dict, data_time, prefix, iter)
+        # detectron2 logs the terms only when there are several; a single term is the total.
+        iter = self.iter if iter is None else iter
+        if len(loss_dict) == 1 and (iter + 1) % self.gather_metric_period == 0:
+            if comm.is_main_process():
+                storage = get_event_storage()
+                (name,) = loss_dict
+                total = storage.latest()[f"{prefix}total_loss"][0]
+                storage.put_scalar(name, total, cur_iter=iter)
 
     def state_dict(self):
         ret = super().state_dict()

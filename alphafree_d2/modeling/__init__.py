@@ -4,6 +4,7 @@ from .backbone import build_matting_vit_backbone
 from .build import build_matting_criterion, build_matting_decoder
 from .decoder import DetailCapture
 from .losses import (
+    LOSSES,
     PAPER_POLICIES,
     MattingCriterion,
     NeighbourSelection,

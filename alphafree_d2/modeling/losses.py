@@ -1,4 +1,5 @@
-"""The paper's loss family for training matting models on trimaps only, and the loss head.
+"""The paper's loss family for training matting models on trimaps only, the table of losses, and
+the loss head.
 
 Paper: "Training Matting Models without Alpha Labels" (Sec. 3, Sec. 4.1, Appendix B and E).
 Conventions shared by every function here:
@@ -9,34 +10,32 @@ Conventions shared by every function here:
 - Losses return a scalar tensor in ``alpha``'s floating type (float32 for half/bfloat16 inputs:
   under autocast every loss is computed in float32).
 
-Neighbour selection (shared by DDC, DC and affinity; :mod:`.neighbour_selection`): for each
-pixel i, the ``K`` pixels j of its K x K window (i itself included) with the smallest Euclidean
-RGB distance ||I_i - I_j|| (Fig. 3). With ``padding="zeros"`` (default) it reproduces the paper's
-sample code (Listing 1) exactly, tie-breaking included, so the default DDC value and gradient are
-those of Listing 1. The alpha side of each loss is a custom autograd Function that saves one int8
-per pair (or per pixel) and recomputes neighbour positions in backward instead of keeping
-K*K-channel tensors. Cost at B=2, 512x512, K=11 on a 2-core CPU: see ``benchmarks/ddc_loss.py``
-(forward + backward about 20-25x faster than Listing 1, about 30x less extra memory).
+DDC, DC and affinity share one neighbour selection (:mod:`.neighbour_selection`). Their alpha
+side is a custom autograd Function running a backend's kernels (``backend=``, see
+:mod:`.neighbour_selection`): it keeps only the selection (K offsets and K distances per pixel)
+and alpha, and recomputes what the backward needs. ``backend="torch"`` is the plain unfold and
+gather formulation, differentiated by autograd. On tie-free images the default DDC value and
+gradient are those of the paper's Listing 1; with ties any of the equally close neighbours may be
+selected (see :mod:`.neighbour_selection`).
 
-Threads: on the CPU the work runs as tasks on up to ``torch.get_num_threads()`` Python threads
-(this one included) with torch single-threaded inside each (see
-:func:`.neighbour_selection.run_tasks`); results do not depend on the number of threads.
+Adding a loss: write its function and add one entry to :data:`LOSSES` (what it needs from the
+batch); :class:`MattingCriterion`, the configs (``model.criterion.losses.<name>``) and
+``benchmarks/loss_policies.py`` take it from there.
 """
 
-import logging
 import math
-from typing import Dict, Mapping, Optional
+from typing import Callable, Dict, Mapping, NamedTuple, Optional, Tuple
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
 from .neighbour_selection import (
+    BACKENDS,
     NeighbourSelection,
-    PixelWindow,
     check_kernel_padding,
-    num_workers,
-    run_tasks,
+    kernels,
+    resolve_backend,
     select_neighbours,
 )
 
@@ -50,207 +49,82 @@ __all__ = [
     "mask_l1_loss",
     "mask_bce_loss",
     "alpha_l1_loss",
+    "LossEntry",
+    "LOSSES",
     "MattingCriterion",
     "PAPER_POLICIES",
 ]
 
-logger = logging.getLogger(__name__)
-
 REGIONS = ("whole", "unknown")
 # Eq. 3: A(i, j) = 1 - ||I_i - I_j|| / C with C = sqrt(3), the largest RGB distance in [0, 1]^3.
 AFFINITY_C = math.sqrt(3.0)
-# Pixels per task of the losses' alpha side (its work buffers: 5 x 4 B per pixel).
-_ALPHA_CHUNK = 65536
 
 
-class _Workspace:
-    """Buffers for ``n`` pixels, one set per worker thread, allocated by the calling thread (so
-    that the helper threads allocate nothing big: their allocator arenas would keep it)."""
-
-    def __init__(self, n, dtype, device):
-        self.offsets = torch.empty(n, dtype=torch.int32, device=device)
-        self.positions = torch.empty(n, dtype=torch.int32, device=device)
-        self.x, self.y, self.z = (torch.empty(n, dtype=dtype, device=device) for _ in range(3))
-
-    def neighbour_positions(self, window: PixelWindow, offsets: torch.Tensor, c0: int, c1: int):
-        """Padded flat positions of the neighbours at window ``offsets`` (uint8) of pixels
-        c0 .. c1 (flat indices in the image)."""
-        off = self.offsets[: c1 - c0]
-        off.copy_(offsets)
-        positions = torch.index_select(window.relative, 0, off, out=self.positions[: c1 - c0])
-        return positions.add_(window.corner[c0:c1])
-
-
-def _pixel_tasks(batch, pixels):
-    """(b, c0, c1) pieces of at most _ALPHA_CHUNK pixels of every image."""
-    return [
-        (b, c0, min(pixels, c0 + _ALPHA_CHUNK))
-        for b in range(batch)
-        for c0 in range(0, pixels, _ALPHA_CHUNK)
-    ]
-
-
-class _PairTermsLoss(torch.autograd.Function):
-    """sum over selected pairs of |d_ij - (a_i - a_j)| (DDC, Eq. 9) or ||a_i - a_j| - d_ij| (DC,
-    Eq. 8), divided by ``normaliser``; optionally only over pairs whose centre i is in
-    ``centre_mask`` (B, H*W), and without the inf-distance slots when ``has_inf``. Saves one
-    int8 per pair, the derivative of its term with respect to a_i (in {-1, 0, 1}), for
-    backward. Runs on :func:`run_tasks`."""
+# ---------------------------------------------------------------------------------------------
+# The alpha side of DDC, DC and affinity
+# ---------------------------------------------------------------------------------------------
+class _NeighbourLoss(torch.autograd.Function):
+    """sum of the pair terms (``directional`` True: DDC, False: DC) or of the affinity terms
+    (``directional`` None) over the selection, divided by ``normaliser``, on a compiled backend.
+    Saves alpha and the selection; the backward kernels recompute the terms' slopes."""
 
     @staticmethod
-    def forward(ctx, alpha, index, distance, centre_mask, directional, normaliser, has_inf):
-        B, _, H, W = alpha.shape
-        K, p, N = index.shape[1], index.shape[1] // 2, H * W
-        window = PixelWindow.make(K, H, W, alpha.device)
-        padded = F.pad(alpha, (p, p, p, p)).view(B, -1)
-        centre = alpha.reshape(B, N)
-        index, distance = index.reshape(B, K, N), distance.reshape(B, K, N)
-        slopes = torch.empty(B, K, N, dtype=torch.int8, device=alpha.device)
-
-        def run(task, ws):
-            b, c0, c1 = task
-            m = c1 - c0
-            partial_sums = []
-            for k in range(K):
-                positions = ws.neighbour_positions(window, index[b, k, c0:c1], c0, c1)
-                neighbour = torch.index_select(padded[b], 0, positions, out=ws.x[:m])
-                diff = torch.sub(centre[b, c0:c1], neighbour, out=ws.y[:m])  # alpha_dist
-                d = distance[b, k, c0:c1]
-                if directional:
-                    residual = torch.sub(d, diff, out=ws.z[:m])
-                    slope = torch.sign(residual, out=ws.x[:m]).neg_()  # d|residual| / d a_i
-                else:
-                    residual = torch.sub(d, torch.abs(diff, out=ws.x[:m]), out=ws.z[:m])
-                    slope = torch.sign(residual, out=ws.x[:m]).mul_(diff.sign_()).neg_()
-                term = residual.abs_()
-                drop = None if centre_mask is None else ~centre_mask[b, c0:c1]
-                if has_inf:  # padding="valid": slots without a usable neighbour hold inf
-                    drop = torch.isinf(d) if drop is None else drop | torch.isinf(d)
-                if drop is not None:
-                    term.masked_fill_(drop, 0.0)
-                    slope.masked_fill_(drop, 0.0)
-                partial_sums.append(term.sum())
-                slopes[b, k, c0:c1] = slope
-            return partial_sums
-
-        tasks = _pixel_tasks(B, N)
-        workspaces = [
-            _Workspace(min(N, _ALPHA_CHUNK), alpha.dtype, alpha.device)
-            for _ in range(num_workers(len(tasks), alpha.device))
-        ]
-        sums = [x for task_sums in run_tasks(tasks, run, workspaces) for x in task_sums]
-        total = torch.stack(sums).sum(dtype=torch.float64)
-        ctx.save_for_backward(index, slopes)
-        ctx.normaliser = normaliser
-        ctx.alpha_meta = (alpha.shape, alpha.dtype)
+    def forward(ctx, alpha, index, distance, mask, directional, normaliser, backend):
+        alpha = alpha.contiguous()
+        ctx.save_for_backward(alpha, index, distance, mask)
+        ctx.settings = (directional, normaliser, backend)
+        k = kernels(backend)
+        if directional is None:
+            total = k.affinity_forward(alpha, index, distance)
+        else:
+            total = k.pair_forward(alpha, index, distance, mask, directional)
         return (total / normaliser).to(alpha.dtype)
 
     @staticmethod
     def backward(ctx, grad_output):
-        index, slopes = ctx.saved_tensors
-        (B, _, H, W), dtype = ctx.alpha_meta
-        K, p, N = index.shape[1], index.shape[1] // 2, H * W
-        window = PixelWindow.make(K, H, W, index.device)
-        scale = grad_output.to(dtype) / ctx.normaliser
-        grad = torch.zeros(B, window.padded_size, dtype=dtype, device=index.device)
-
-        def run(b, ws):  # one thread per image: no two threads add into one grad row
-            for c0 in range(0, N, _ALPHA_CHUNK):
-                c1 = min(N, c0 + _ALPHA_CHUNK)
-                m = c1 - c0
-                centre_sum = ws.y[:m].zero_()
-                for k in range(K):
-                    positions = ws.neighbour_positions(window, index[b, k, c0:c1], c0, c1)
-                    # a_j of each pair gets minus the pair's slope, a_i the sum of its slopes
-                    contribution = ws.x[:m].copy_(slopes[b, k, c0:c1]).mul_(-scale)
-                    grad[b].index_add_(0, positions, contribution)
-                    centre_sum.add_(slopes[b, k, c0:c1])
-                positions = torch.add(window.corner[c0:c1], window.centre, out=ws.positions[:m])
-                grad[b].index_add_(0, positions, centre_sum.mul_(scale))
-
-        workspaces = [
-            _Workspace(min(N, _ALPHA_CHUNK), dtype, index.device)
-            for _ in range(num_workers(B, index.device))
-        ]
-        run_tasks(range(B), run, workspaces)
-        grad = grad.view(B, 1, H + 2 * p, W + 2 * p)[:, :, p : p + H, p : p + W]
+        alpha, index, distance, mask = ctx.saved_tensors
+        directional, normaliser, backend = ctx.settings
+        scale = grad_output.to(alpha.dtype) / normaliser  # 0-dim: no device sync here
+        k = kernels(backend)
+        if directional is None:
+            grad = k.affinity_backward(alpha, index, distance, scale)
+        else:
+            grad = k.pair_backward(alpha, index, distance, mask, directional, scale)
         return grad, None, None, None, None, None, None
 
 
-class _AffinityLoss(torch.autograd.Function):
-    """Eq. 2-4: sum over pixels of |sum_j w_ij a_j - a_i| / normaliser, w_ij = A_ij / sum_j A_ij
-    over the selected neighbours, A_ij = max(0, 1 - d_ij / C). Runs on :func:`run_tasks`."""
-
-    @staticmethod
-    def forward(ctx, alpha, index, distance, normaliser):
-        B, _, H, W = alpha.shape
-        K, p, N = index.shape[1], index.shape[1] // 2, H * W
-        window = PixelWindow.make(K, H, W, alpha.device)
-        padded = F.pad(alpha, (p, p, p, p)).view(B, -1)
-        centre = alpha.reshape(B, N)
-        index, distance = index.reshape(B, K, N), distance.reshape(B, K, N)
-        row_sum = torch.zeros_like(centre)
-        error = torch.zeros_like(centre)
-
-        def run(task, ws):
-            b, c0, c1 = task
-            m = c1 - c0
-            total, weighted = row_sum[b, c0:c1], error[b, c0:c1]
-            for k in range(K):
-                affinity = _affinity(distance[b, k, c0:c1], out=ws.x[:m])
-                total.add_(affinity)
-                positions = ws.neighbour_positions(window, index[b, k, c0:c1], c0, c1)
-                weighted.add_(
-                    affinity.mul_(torch.index_select(padded[b], 0, positions, out=ws.y[:m]))
-                )
-            weighted.div_(total).sub_(centre[b, c0:c1])  # now (A alpha)_i - alpha_i
-
-        tasks = _pixel_tasks(B, N)
-        workspaces = [
-            _Workspace(min(N, _ALPHA_CHUNK), alpha.dtype, alpha.device)
-            for _ in range(num_workers(len(tasks), alpha.device))
-        ]
-        run_tasks(tasks, run, workspaces)
-        ctx.save_for_backward(index, distance, row_sum, torch.sign(error).to(torch.int8))
-        ctx.normaliser = normaliser
-        ctx.alpha_meta = (alpha.shape, alpha.dtype)
-        return (error.abs_().sum(dtype=torch.float64) / normaliser).to(alpha.dtype)
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        index, distance, row_sum, sign = ctx.saved_tensors
-        (B, _, H, W), dtype = ctx.alpha_meta
-        K, p, N = index.shape[1], index.shape[1] // 2, H * W
-        window = PixelWindow.make(K, H, W, index.device)
-        scale = grad_output.to(dtype) / ctx.normaliser
-        grad = torch.zeros(B, window.padded_size, dtype=dtype, device=index.device)
-
-        def run(b, ws):  # one thread per image: no two threads add into one grad row
-            for c0 in range(0, N, _ALPHA_CHUNK):
-                c1 = min(N, c0 + _ALPHA_CHUNK)
-                m = c1 - c0
-                grad_error = ws.y[:m].copy_(sign[b, c0:c1]).mul_(scale)
-                per_weight = torch.div(grad_error, row_sum[b, c0:c1], out=ws.z[:m])
-                for k in range(K):
-                    affinity = _affinity(distance[b, k, c0:c1], out=ws.x[:m])
-                    positions = ws.neighbour_positions(window, index[b, k, c0:c1], c0, c1)
-                    grad[b].index_add_(0, positions, affinity.mul_(per_weight))
-                positions = torch.add(window.corner[c0:c1], window.centre, out=ws.positions[:m])
-                grad[b].index_add_(0, positions, grad_error.neg_())
-
-        workspaces = [
-            _Workspace(min(N, _ALPHA_CHUNK), dtype, index.device)
-            for _ in range(num_workers(B, index.device))
-        ]
-        run_tasks(range(B), run, workspaces)
-        grad = grad.view(B, 1, H + 2 * p, W + 2 * p)[:, :, p : p + H, p : p + W]
-        return grad, None, None, None
+def _neighbour_alpha(alpha, index):
+    """(B, K, H, W) alpha of the selected neighbours (0 outside the image), by unfold + gather."""
+    B, _, H, W = alpha.shape
+    K = index.shape[1]
+    unfolded = F.unfold(alpha, K, padding=K // 2).view(B, K * K, H, W)
+    return torch.gather(unfolded, 1, index.long())
 
 
-def _affinity(distance, out):
-    """A = max(0, 1 - d / C) into ``out``: inf (no neighbour) -> 0; clamped at 0 for colours
-    outside [0, 1]^3."""
-    return torch.div(distance, -AFFINITY_C, out=out).add_(1.0).clamp_(min=0.0)
+def _torch_neighbour_loss(alpha, index, distance, mask, directional, normaliser):
+    """The plain formulation of :class:`_NeighbourLoss` (backend "torch"), autograd's gradient."""
+    neighbour = _neighbour_alpha(alpha, index)
+    if directional is None:
+        affinity = (1 - distance / AFFINITY_C).clamp(min=0)
+        smoothed = (affinity * neighbour).sum(1, keepdim=True) / affinity.sum(1, keepdim=True)
+        return (smoothed - alpha).abs().sum() / normaliser
+    diff = alpha - neighbour
+    terms = (distance - (diff if directional else diff.abs())).abs()
+    keep = torch.isfinite(distance)
+    if mask is not None:
+        keep = keep & mask[:, None]
+    return torch.where(keep, terms, torch.zeros_like(terms)).sum() / normaliser
+
+
+def _neighbour_loss(alpha, selection, mask, directional, normaliser, backend):
+    backend = resolve_backend(backend, alpha.device)
+    distance = selection.distance.to(alpha.dtype)
+    if backend == "torch":
+        return _torch_neighbour_loss(alpha, selection.index, distance, mask, directional, normaliser)
+    index = selection.index.contiguous()
+    return _NeighbourLoss.apply(
+        alpha, index, distance.contiguous(), mask, directional, normaliser, backend
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -284,13 +158,14 @@ def _check_alpha(name, alpha, like=None):
             )
 
 
-def _selection_for(name, image, alpha, kernel_size, padding, selection):
+def _selection_for(name, image, alpha, kernel_size, padding, selection, backend):
     check_kernel_padding(kernel_size, padding)
+    resolve_backend(backend, alpha.device)  # a bad name fails before any work
     if selection is None:
         if image is None:
             raise ValueError(f"{name}: pass an image or a precomputed selection")
         _check_alpha(name, alpha, ("image", image))
-        return select_neighbours(image, kernel_size, padding)
+        return select_neighbours(image, kernel_size, padding, backend)
     _check_alpha(name, alpha, ("selection.index", selection.index))
     if selection.kernel_size != kernel_size or selection.padding != padding:
         raise ValueError(
@@ -301,36 +176,28 @@ def _selection_for(name, image, alpha, kernel_size, padding, selection):
     return selection
 
 
-def _unknown_mask(name, trimap, alpha):
-    if trimap is None:
-        raise ValueError(f"{name}: region='unknown' needs the trimap")
-    _check_alpha(name, trimap, ("trimap", alpha))
-    return (trimap == 0.5).reshape(trimap.shape[0], -1)
-
-
-def _pair_terms_loss(
-    name, image, alpha, kernel_size, padding, region, trimap, selection, directional
-):
+def _pair_terms_loss(name, image, alpha, kernel_size, padding, region, trimap, selection,
+                     backend, directional):  # fmt: skip
     if region not in REGIONS:
         raise ValueError(f"{name}: region must be one of {REGIONS}, got {region!r}")
-    selection = _selection_for(name, image, alpha, kernel_size, padding, selection)
-    index, distance = selection.index, selection.distance
+    selection = _selection_for(name, image, alpha, kernel_size, padding, selection, backend)
+    mask = None
+    if region == "unknown":
+        if trimap is None:
+            raise ValueError(f"{name}: region='unknown' needs the trimap")
+        _check_alpha(name, trimap, ("trimap", alpha))
+        mask = (trimap == 0.5)[:, 0].contiguous()
     with torch.autocast(alpha.device.type, enabled=False):
-        a = _as_compute_type(alpha, distance)
-        distance = distance.to(a.dtype)
-        centre_mask = _unknown_mask(name, trimap, alpha) if region == "unknown" else None
-        B, K, H, W = index.shape
-        if centre_mask is None and padding == "zeros":
+        a = _as_compute_type(alpha, selection.distance)
+        B, K, H, W = selection.index.shape
+        if mask is None and padding == "zeros":
             normaliser = float(B * K * H * W)  # the sample code's F.l1_loss mean
         else:
-            usable = torch.isfinite(distance).reshape(B, K, H * W)
-            if centre_mask is not None:
-                usable = usable & centre_mask[:, None]
+            usable = torch.isfinite(selection.distance)
+            if mask is not None:
+                usable = usable & mask[:, None]
             normaliser = float(max(int(usable.sum()), 1))  # no pair: zero, with a gradient
-        has_inf = padding == "valid"
-        return _PairTermsLoss.apply(
-            a, index, distance, centre_mask, directional, normaliser, has_inf
-        )
+        return _neighbour_loss(a, selection, mask, directional, normaliser, backend)
 
 
 def ddc_loss(
@@ -342,12 +209,13 @@ def ddc_loss(
     region: str = "whole",
     trimap: Optional[torch.Tensor] = None,
     selection: Optional[NeighbourSelection] = None,
+    backend: str = "auto",
 ) -> torch.Tensor:
     """Directional distance consistency loss (Eq. 9).
 
     L = mean over pixels i and their K selected neighbours j of |(a_i - a_j) - ||I_i - I_j|||.
-    With the defaults its value and gradient are those of the paper's Listing 1 (zero padding
-    included; the mean runs over B * K * H * W terms).
+    With the defaults this is the paper's Listing 1 (zero padding included; the mean runs over
+    B * K * H * W terms).
 
     Args:
         image: (B, C, H, W) RGB in [0, 1]; may be None when ``selection`` is given.
@@ -363,10 +231,10 @@ def ddc_loss(
         trimap: (B, 1, H, W), needed for region="unknown".
         selection: a precomputed :func:`select_neighbours` result for this image, to share the
             selection between losses.
+        backend: "auto", "torch", "numba" or "triton" (see :mod:`.neighbour_selection`).
     """
-    return _pair_terms_loss(
-        "ddc_loss", image, alpha, kernel_size, padding, region, trimap, selection, True
-    )
+    return _pair_terms_loss("ddc_loss", image, alpha, kernel_size, padding, region, trimap,
+                            selection, backend, True)  # fmt: skip
 
 
 def dc_loss(
@@ -378,12 +246,12 @@ def dc_loss(
     region: str = "whole",
     trimap: Optional[torch.Tensor] = None,
     selection: Optional[NeighbourSelection] = None,
+    backend: str = "auto",
 ) -> torch.Tensor:
     """Distance consistency loss (Eq. 8): mean of ||a_i - a_j| - ||I_i - I_j||| over the same
     pairs as :func:`ddc_loss` (same arguments and normalisation)."""
-    return _pair_terms_loss(
-        "dc_loss", image, alpha, kernel_size, padding, region, trimap, selection, False
-    )
+    return _pair_terms_loss("dc_loss", image, alpha, kernel_size, padding, region, trimap,
+                            selection, backend, False)  # fmt: skip
 
 
 def affinity_loss(
@@ -393,6 +261,7 @@ def affinity_loss(
     *,
     padding: str = "zeros",
     selection: Optional[NeighbourSelection] = None,
+    backend: str = "auto",
 ) -> torch.Tensor:
     """Affinity (KNN-matting) loss, Eq. 2-4, within K x K windows (Sec. 3.1).
 
@@ -402,12 +271,12 @@ def affinity_loss(
     |(A alpha)_i - alpha_i|. With zero padding, out-of-image neighbours are black pixels of
     alpha 0. Arguments as :func:`ddc_loss`.
     """
-    selection = _selection_for("affinity_loss", image, alpha, kernel_size, padding, selection)
+    selection = _selection_for("affinity_loss", image, alpha, kernel_size, padding, selection,
+                               backend)  # fmt: skip
     with torch.autocast(alpha.device.type, enabled=False):
         a = _as_compute_type(alpha, selection.distance)
         B, _, H, W = a.shape
-        distance = selection.distance.to(a.dtype)
-        return _AffinityLoss.apply(a, selection.index, distance, float(B * H * W))
+        return _neighbour_loss(a, selection, None, None, float(B * H * W), backend)
 
 
 def known_loss(alpha: torch.Tensor, trimap: torch.Tensor) -> torch.Tensor:
@@ -463,10 +332,54 @@ def alpha_l1_loss(alpha: torch.Tensor, gt_alpha: torch.Tensor) -> torch.Tensor:
 
 
 # ---------------------------------------------------------------------------------------------
-# Loss head
+# The table of losses and the loss head
 # ---------------------------------------------------------------------------------------------
-_SELECTION_LOSSES = ("ddc", "dc", "affinity")
-LOSS_NAMES = ("known", "ddc", "dc", "affinity", "mask_l1", "mask_bce", "alpha_l1")
+class LossInputs(NamedTuple):
+    """What the criterion hands to every loss of :data:`LOSSES` (see :class:`MattingCriterion`)."""
+
+    trimap: torch.Tensor  # (B, 1, H, W): the trimap, or the {0, 1} mask for mask labels
+    alpha: Optional[torch.Tensor]  # (B, 1, H, W) ground truth, None without alpha labels
+    selection: Optional[NeighbourSelection]  # shared by the "selection" losses
+    region: str  # "whole" or "unknown": the pairs DDC and DC supervise
+    backend: str
+
+
+class LossEntry(NamedTuple):
+    """One loss of the table: ``function(pred_alpha, inputs: LossInputs) -> scalar``, what it
+    needs from the batch (any of "selection", "trimap", "mask" (the trimap input holds a
+    segmentation mask), "alpha" (ground-truth alpha)), and where it comes from."""
+
+    function: Callable[[torch.Tensor, LossInputs], torch.Tensor]
+    needs: Tuple[str, ...]
+    paper: str
+
+
+def _pair_entry(fn):
+    def loss(pred, x):
+        s = x.selection
+        return fn(None, pred, s.kernel_size, padding=s.padding, region=x.region, trimap=x.trimap,
+                  selection=s, backend=x.backend)  # fmt: skip
+
+    return loss
+
+
+def _affinity_entry(pred, x):
+    s = x.selection
+    return affinity_loss(None, pred, s.kernel_size, padding=s.padding, selection=s,
+                         backend=x.backend)  # fmt: skip
+
+
+# name -> entry; the name is the config key (model.criterion.losses.<name>) and the logged
+# term (loss_<name>).
+LOSSES: Dict[str, LossEntry] = {
+    "known": LossEntry(lambda p, x: known_loss(p, x.trimap), ("trimap",), "Sec. 4.1, Eq. 11"),
+    "ddc": LossEntry(_pair_entry(ddc_loss), ("selection", "trimap"), "Eq. 9, Listing 1"),
+    "dc": LossEntry(_pair_entry(dc_loss), ("selection", "trimap"), "Eq. 8"),
+    "affinity": LossEntry(_affinity_entry, ("selection",), "Eq. 2-4"),
+    "mask_l1": LossEntry(lambda p, x: mask_l1_loss(p, x.trimap), ("mask",), "App. B, Table 7"),
+    "mask_bce": LossEntry(lambda p, x: mask_bce_loss(p, x.trimap), ("mask",), "App. B, Table 7"),
+    "alpha_l1": LossEntry(lambda p, x: alpha_l1_loss(p, x.alpha), ("alpha",), "Table 1 row 1"),
+}
 
 # The loss policies of the paper's tables, as MattingCriterion keyword arguments (use any other
 # combination the same way). lambda = 10 for DC/DDC (Sec. 4.1). The paper gives no weight for
@@ -490,18 +403,20 @@ PAPER_POLICIES: Dict[str, dict] = {
 
 
 class MattingCriterion(nn.Module):
-    """Loss head: the paper's losses by name with weights; returns detectron2's loss dict.
+    """Loss head: the losses of :data:`LOSSES` by name with weights; returns detectron2's loss
+    dict, one ``loss_<name>`` term per configured loss.
 
     Example (Eq. 11, the paper's default): ``MattingCriterion({"known": 1.0, "ddc": 10.0})``;
     every policy of Tables 1, 4, 5 and 7 is in :data:`PAPER_POLICIES`
     (``MattingCriterion(**PAPER_POLICIES["known_ddc_unknown"])``), Table 8 is ``kernel_size``.
 
     Args:
-        losses: {name: weight} with names from "known", "ddc", "dc", "affinity", "mask_l1",
-            "mask_bce", "alpha_l1". A weight of 0 switches that loss off.
+        losses: {name: weight}, names from :data:`LOSSES`, weights finite and >= 0 (a weight of
+            0 switches that loss off: it is neither computed nor logged).
         kernel_size: window size K of DDC / DC / affinity (odd).
         region: "whole" or "unknown": the pairs DDC and DC supervise (see :func:`ddc_loss`).
         padding: "zeros" (sample code) or "valid" (see :func:`select_neighbours`).
+        backend: "auto", "torch", "numba" or "triton": how DDC / DC / affinity run.
     """
 
     def __init__(
@@ -510,44 +425,45 @@ class MattingCriterion(nn.Module):
         kernel_size: int = 11,
         region: str = "whole",
         padding: str = "zeros",
+        backend: str = "auto",
     ):
         super().__init__()
         if not isinstance(losses, Mapping) or not losses:
             raise ValueError(
                 f"MattingCriterion: losses must be a non-empty {{name: weight}}, got {losses!r}"
             )
-        unknown = sorted(set(losses) - set(LOSS_NAMES))
+        unknown = sorted(set(losses) - set(LOSSES))
         if unknown:
             raise ValueError(
-                f"MattingCriterion: unknown loss names {unknown}; expected some of {LOSS_NAMES}"
+                f"MattingCriterion: unknown loss names {unknown}; expected some of {tuple(LOSSES)}"
             )
-        weights = {}
         for name, weight in losses.items():
-            if (
-                isinstance(weight, bool)
-                or not isinstance(weight, (int, float))
-                or not math.isfinite(weight)
-            ):
+            ok = isinstance(weight, (int, float)) and not isinstance(weight, bool)
+            if not ok or not math.isfinite(weight) or weight < 0:
                 raise ValueError(
-                    f"MattingCriterion: weight of {name!r} must be a finite number, got {weight!r}"
+                    f"MattingCriterion: the weight of loss {name!r} (model.criterion.losses."
+                    f"{name} in a LazyConfig) must be a finite number >= 0 (0 switches it off), "
+                    f"got {weight!r}; a negative weight would maximise the loss"
                 )
-            weights[name] = float(weight)
         check_kernel_padding(kernel_size, padding)
         if region not in REGIONS:
             raise ValueError(f"MattingCriterion: region must be one of {REGIONS}, got {region!r}")
-        # A zero weight switches a loss off (it is neither computed nor logged), so a policy can
-        # be changed from the command line: model.criterion.losses.ddc=0 model.criterion.losses.dc=10
-        self.losses = {name: w for name, w in weights.items() if w != 0.0}
+        if backend not in BACKENDS:
+            raise ValueError(f"MattingCriterion: backend must be one of {BACKENDS}, got {backend!r}")
+        # A zero weight switches a loss off, so a policy can be changed from the command line:
+        # model.criterion.losses.ddc=0 model.criterion.losses.dc=10
+        self.losses = {name: float(w) for name, w in losses.items() if w != 0}
         if not self.losses:
             raise ValueError(f"MattingCriterion: every loss weight is zero in {losses!r}")
         self.kernel_size = kernel_size
         self.region = region
         self.padding = padding
+        self.backend = backend
 
     def extra_repr(self):
         return (
             f"losses={self.losses}, kernel_size={self.kernel_size}, region={self.region!r}, "
-            f"padding={self.padding!r}"
+            f"padding={self.padding!r}, backend={self.backend!r}"
         )
 
     def forward(
@@ -562,35 +478,25 @@ class MattingCriterion(nn.Module):
             pred_alpha: (B, 1, H, W) in [0, 1].
             image: (B, 3, H, W) RGB in [0, 1], not normalised.
             trimap: (B, 1, H, W) in {0, 0.5, 1} (a {0, 1} mask for mask labels).
-            alpha: (B, 1, H, W) ground truth, only needed by "alpha_l1".
+            alpha: (B, 1, H, W) ground truth, only needed by losses that need "alpha".
 
         Returns:
             {"loss_<name>": weight * value} for each configured loss.
         """
-        if "alpha_l1" in self.losses and alpha is None:
+        needs = {n for name in self.losses for n in LOSSES[name].needs}
+        if "alpha" in needs and alpha is None:
+            users = [name for name in self.losses if "alpha" in LOSSES[name].needs]
             raise ValueError(
-                "MattingCriterion: the 'alpha_l1' loss needs ground-truth alpha, but alpha=None "
+                f"MattingCriterion: the {users} loss needs ground-truth alpha, but alpha=None "
                 "(the dataset has no alpha_file_name?)"
             )
         _check_alpha("MattingCriterion", pred_alpha, ("trimap", trimap))
         selection = None
-        if any(name in self.losses for name in _SELECTION_LOSSES):
+        if "selection" in needs:
             _check_alpha("MattingCriterion", pred_alpha, ("image", image))
-            selection = select_neighbours(image, self.kernel_size, self.padding)
-        K, pad, region = self.kernel_size, self.padding, self.region
-        compute = {
-            "known": lambda: known_loss(pred_alpha, trimap),
-            "mask_l1": lambda: mask_l1_loss(pred_alpha, trimap),
-            "mask_bce": lambda: mask_bce_loss(pred_alpha, trimap),
-            "alpha_l1": lambda: alpha_l1_loss(pred_alpha, alpha),
-            "ddc": lambda: ddc_loss(
-                None, pred_alpha, K, padding=pad, region=region, trimap=trimap, selection=selection
-            ),
-            "dc": lambda: dc_loss(
-                None, pred_alpha, K, padding=pad, region=region, trimap=trimap, selection=selection
-            ),
-            "affinity": lambda: affinity_loss(
-                None, pred_alpha, K, padding=pad, selection=selection
-            ),
+            selection = select_neighbours(image, self.kernel_size, self.padding, self.backend)
+        inputs = LossInputs(trimap, alpha, selection, self.region, self.backend)
+        return {
+            f"loss_{name}": weight * LOSSES[name].function(pred_alpha, inputs)
+            for name, weight in self.losses.items()
         }
-        return {f"loss_{name}": weight * compute[name]() for name, weight in self.losses.items()}
