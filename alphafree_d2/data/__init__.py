@@ -4,8 +4,13 @@ Importing this package registers the built-in datasets (lazily; see ``datasets/b
 """
 
 from . import datasets  # ensure the builtin datasets are registered
-from .augmentation import RandomScale, build_matting_augmentations
-from .dataset_mapper import MattingDatasetMapper
+from .augmentation import (
+    CROP_POLICIES,
+    RandomScale,
+    UnknownCentredCrop,
+    build_matting_augmentations,
+)
+from .dataset_mapper import IGNORED_ALPHA, MattingDatasetMapper
 from .datasets import (
     ensure_demo_dataset,
     load_coco_matting_json,
@@ -19,7 +24,10 @@ from .trimap import alpha_to_mask, alpha_to_trimap, generate_trimaps, mask_to_tr
 
 __all__ = [
     "MattingDatasetMapper",
+    "IGNORED_ALPHA",
+    "CROP_POLICIES",
     "RandomScale",
+    "UnknownCentredCrop",
     "build_matting_augmentations",
     "register_matting_dataset",
     "register_coco_matting_dataset",
