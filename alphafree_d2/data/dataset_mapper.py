@@ -66,8 +66,8 @@ def _apply_geometry(transforms, array):
 
 def _transform_alpha(transforms, alpha):
     """The float (H, W) matte through the geometric transforms, clipped to [0, 1]; pixels that
-    the transforms added, or mixed with added ones by more than 1 % (padding, rotated corners), are
-    ``IGNORED_ALPHA``."""
+    the transforms added, or mixed with added ones by more than 1 % (padding, rotated corners),
+    are ``IGNORED_ALPHA``."""
     covered = _apply_geometry(transforms, np.ones(alpha.shape, np.float32))
     alpha = np.clip(_apply_geometry(transforms, alpha), 0.0, 1.0)
     alpha[covered < 0.99] = IGNORED_ALPHA  # more than 1 % of the value is fill
@@ -97,8 +97,8 @@ class MattingDatasetMapper:
        (background), 2 (unknown), 3 (foreground), e.g. :class:`UnknownCentredCrop`.
     4. Return a deep copy of the record plus ``"image"`` (uint8 tensor (3, H, W)), ``"trimap"``
        (float32 (1, H, W), values exactly {0, 0.5, 1}) and ``"alpha"`` (float32 (1, H, W), in
-       [0, 1] or ``IGNORED_ALPHA`` on added pixels, only when the record has ``alpha_file_name``). ``"height"``/``"width"`` keep the
-       original image size.
+       [0, 1] or ``IGNORED_ALPHA`` on added pixels, only when the record has
+       ``alpha_file_name``). ``"height"``/``"width"`` keep the original image size.
 
     Training (``is_train=True``) requires a trimap. For testing, pass no augmentations: the
     output is the full image at its original size, for the evaluator.

@@ -147,8 +147,8 @@ def test_crop_policy_option(tmp_path, capsys):
 
     assert loss_policies.CROP_POLICIES == CROP_POLICIES
     for policy in CROP_POLICIES:
-        args = ["--dry-run", "--output", str(tmp_path), "--policies", "known", "--crop-policy", policy]
-        assert loss_policies.main(args) == 0
+        args = ["--dry-run", "--output", str(tmp_path), "--policies", "known"]
+        assert loss_policies.main([*args, "--crop-policy", policy]) == 0
         train = [c for c in capsys.readouterr().out.splitlines() if "--resume" in c]
         assert train and all(
             f"dataloader.train.mapper.augmentations.crop_policy={policy}" in c for c in train

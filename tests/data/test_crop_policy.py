@@ -56,7 +56,8 @@ def test_every_crop_is_centred_on_an_unknown_pixel(tmp_path, write):
         image = out["image"].permute(1, 2, 0).numpy().astype(int)
         assert image.shape == (CROP, CROP, 3)
         x0, y0 = image[0, 0, 0], image[0, 0, 1]  # position of the crop, read from the pixels
-        np.testing.assert_array_equal(out["trimap"][0].numpy(), (trimap[y0 : y0 + CROP, x0 : x0 + CROP] / 255.0 * 2).round() / 2)
+        expected = (trimap[y0 : y0 + CROP, x0 : x0 + CROP] / 255.0 * 2).round() / 2
+        np.testing.assert_array_equal(out["trimap"][0].numpy(), expected)
         assert trimap[y0 + CROP // 2, x0 + CROP // 2] == 128  # centred on an unknown pixel
         assert out["trimap"][0, CROP // 2, CROP // 2] == 0.5
         centres.add((y0, x0))

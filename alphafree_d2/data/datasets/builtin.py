@@ -19,6 +19,7 @@ _AM2K_LAYOUT = """\
     train/trimap_generated/*.png    trimap labels: python datasets/prepare_matting_trimaps.py am2k
     train/trimap_generated_k<K>/    (Table 6 only) ... am2k --kernel-size K, K in 10, 20, 30
     train/mask_generated/           (Table 7 only) ... am2k --mask
+    train/trimap_generated_official/  (am2k_ddc_official.py only) ... am2k --official
     validation/original/*.jpg
     validation/mask/*.png
     validation/trimap/*.png"""
@@ -28,6 +29,7 @@ _P3M_LAYOUT = """\
     train/blurred_image/*.jpg       images
     train/mask/*.png                alpha mattes (only used to generate the trimap labels)
     train/trimap_generated/*.png    trimap labels: python datasets/prepare_matting_trimaps.py p3m10k
+    train/trimap_generated_official/  (official-code labels only) ... p3m10k --official
     validation/P3M-500-NP/{original_image,mask,trimap}/
     validation/P3M-500-P/{blurred_image,mask,trimap}/"""
 
@@ -58,6 +60,19 @@ _PREDEFINED = {
         )
         for k in (10, 20, 30)
     },
+    # Labels made as the official alpha2trimap.py makes them (--official; am2k_ddc_official.py).
+    "am2k_train_trimap_official": (
+        _AM2K_LAYOUT,
+        "AM-2K/train/original",
+        "AM-2K/train/trimap_generated_official",
+        None,
+    ),
+    "p3m10k_train_trimap_official": (
+        _P3M_LAYOUT,
+        "P3M-10k/train/blurred_image",
+        "P3M-10k/train/trimap_generated_official",
+        None,
+    ),
     "p3m10k_train": (
         _P3M_LAYOUT,
         "P3M-10k/train/blurred_image",
@@ -86,6 +101,8 @@ def _default_root():
 def _prepare_flags(folder):
     if folder.endswith("mask_generated"):
         return " --mask"
+    if folder.endswith("_official"):
+        return " --official"
     if "_k" in os.path.basename(folder):
         return " --kernel-size " + folder.rsplit("_k", 1)[1]
     return ""
