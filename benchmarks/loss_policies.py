@@ -27,6 +27,7 @@ as these are, it is exactly what ``MattingPredictor``'s default high-resolution 
     python benchmarks/loss_policies.py --policies known known_ddc --seeds 0 1 2 --iters 3000
     python benchmarks/loss_policies.py --num-gpus 4 --iters 6000 --batch 16 --crop 256 \
         --decoder demo --scale-range 0.5 2.0 --output output/loss_policies_gpu
+    python benchmarks/loss_policies.py --crop-policy uniform --output output/loss_policies_uniform
     python benchmarks/loss_policies.py --dry-run        # print the commands, run nothing
 
 Default budget (2 CPU cores shared with others; measured, see the README): the demo model with a
@@ -66,6 +67,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 ENTRY = os.path.join(HERE, "_train_entry.py")
 BASE_CONFIG = os.path.join(REPO, "configs", "demo_ddc.py")
+CROP_POLICIES = ("unknown_centred", "uniform")  # alphafree_d2.data.CROP_POLICIES
 
 MASK_DATASET = "loss_policies_demo_train_mask"
 REAL_DATASET = "loss_policies_real"
@@ -170,6 +172,11 @@ def build_parser():
         "--scale-range", nargs=2, type=float, default=[0.5, 1.0], metavar=("MIN", "MAX"),
         help="random scale factor range of the training augmentation (paper: 0.5 2.0)",
     )
+    p.add_argument(
+        "--crop-policy", choices=CROP_POLICIES, default="unknown_centred",
+        help="where training crops go (build_matting_augmentations): centred on a random unknown "
+        "pixel, small images enlarged (default, the official code's), or uniform with padding",
+    )
     p.add_argument("--decoder", choices=sorted(DECODERS), default="thin", help="decoder widths")
     p.add_argument("--num-gpus", type=int, default=1, help="passed to the training script")
     p.add_argument(
@@ -271,6 +278,7 @@ class Plan:
             f"dataloader.train.total_batch_size={self.batch}",
             f"dataloader.train.mapper.augmentations.crop_size={self.crop}",
             f"dataloader.train.mapper.augmentations.scale_range={_list(self.args.scale_range)}",
+            f"dataloader.train.mapper.augmentations.crop_policy={self.args.crop_policy}",
             "dataloader.test.dataset.names=demo_val",
             "dataloader.evaluator.save_predictions=True",
             *(["dataloader.train.num_workers=0"] if self.smoke else []),
@@ -462,7 +470,7 @@ def main(argv=None):
     print(
         f"loss_policies: {len(policies)} policies x {len(plan.seeds)} seeds, {plan.iters} "
         f"iterations each (= {plan.epochs:.2f} epochs of {len(train_records)} images, batch "
-        f"{plan.batch}, crop {plan.crop}, scale {args.scale_range}, decoder "
+        f"{plan.batch}, crop {plan.crop} ({args.crop_policy}), scale {args.scale_range}, decoder "
         f"{'thin (smoke)' if args.smoke else args.decoder}), {args.threads} thread(s); output "
         f"{plan.output}",
         flush=True,
@@ -593,7 +601,7 @@ def write_report(plan, policies, infos, train_records, val_records, real_dir, st
         f"{'thin' if args.decoder == 'thin' or args.smoke else 'demo'} decoder"
         f"{' (smoke: tiny ViT)' if args.smoke else ''}; trained from scratch on `demo_train` "
         f"(64 composites) for {plan.iters} iterations = {plan.epochs:.2f} epochs, batch "
-        f"{plan.batch}, {plan.crop} px crops, random scale {args.scale_range}, lr steps at 60 % / "
+        f"{plan.batch}, {plan.crop} px crops ({args.crop_policy}), random scale {args.scale_range}, lr steps at 60 % / "
         f"90 %, seeds {plan.seeds}, {args.num_gpus} process(es), {args.threads} thread(s), {args.jobs} run(s) at a time. "
         f"Wall time of this invocation: {wall / 60:.1f} min (runs reused from an earlier "
         f"invocation are not counted).\n"

@@ -9,7 +9,10 @@ and ``p3m10k_train`` read), with the paper's setting: fg and bg eroded separatel
 kernels drawn in [1, 30] per image at the 640 px reference resolution (Sec. 4.1), seed 0.
 ``--mask`` writes coarse segmentation-mask labels into ``mask_generated/`` instead (Appendix B,
 Table 7; dataset ``am2k_train_mask``); ``--kernel-size K`` a fixed erosion kernel into
-``trimap_generated_k<K>/`` (Table 6; ``am2k_train_trimap_k10/20/30``). Existing files are kept
+``trimap_generated_k<K>/`` (Table 6; ``am2k_train_trimap_k10/20/30``); ``--official`` the
+labels of the paper's official ``alpha2trimap.py`` (640 x 640 resize with a random interpolation,
+kernels in [1, 29]) into ``trimap_generated_official/`` (datasets ``am2k_train_trimap_official``,
+``p3m10k_train_trimap_official``; ``configs/am2k_ddc_official.py``). Existing files are kept
 unless ``--overwrite``. Other settings: ``tools/alpha_to_trimap.py`` into a folder of your choice,
 registered with ``alphafree_d2.data.register_matting_dataset``.
 """
@@ -44,6 +47,11 @@ def main(argv=None):
         type=int,
         help="fixed erosion kernel (Table 6) into trimap_generated_k<K>/ instead of drawn in [1, 30]",
     )
+    parser.add_argument(
+        "--official",
+        action="store_true",
+        help="the official alpha2trimap.py's labels into trimap_generated_official/",
+    )
     parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1))
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
@@ -61,11 +69,15 @@ def main(argv=None):
         return 2
     for name in names:
         split = os.path.join(args.root, _TRAIN_MATTES[name])
-        if args.mask and args.kernel_size:
-            parser.error("--mask and --kernel-size do not combine")
+        if args.mask and (args.kernel_size or args.official):
+            parser.error("--mask combines with neither --kernel-size nor --official")
+        if args.official and args.kernel_size:
+            parser.error("--official and --kernel-size do not combine")
         folder = "mask_generated" if args.mask else "trimap_generated"
         if args.kernel_size:
             folder += f"_k{args.kernel_size}"
+        if args.official:
+            folder += "_official"
         output = os.path.join(split, folder)
         try:
             summary = generate_trimaps(
@@ -73,6 +85,7 @@ def main(argv=None):
                 output,
                 seed=args.seed,
                 mask=args.mask,
+                official=args.official,
                 kernel_size=args.kernel_size,
                 workers=args.workers,
                 overwrite=args.overwrite,

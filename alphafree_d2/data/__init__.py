@@ -4,9 +4,14 @@ Importing this package registers the built-in datasets (lazily; see ``datasets/b
 """
 
 from . import datasets  # noqa: F401  (registers the built-in datasets)
-from .augmentation import RandomScale, build_matting_augmentations
+from .augmentation import (
+    CROP_POLICIES,
+    RandomScale,
+    UnknownCentredCrop,
+    build_matting_augmentations,
+)
 from .build import build_matting_train_loader
-from .dataset_mapper import MattingDatasetMapper
+from .dataset_mapper import IGNORED_ALPHA, MattingDatasetMapper
 from .datasets import (
     ensure_demo_dataset,
     load_coco_matting_json,
@@ -22,7 +27,10 @@ from .trimap import alpha_to_mask, alpha_to_trimap, generate_trimaps, mask_to_tr
 
 __all__ = [
     "MattingDatasetMapper",
+    "IGNORED_ALPHA",
+    "CROP_POLICIES",
     "RandomScale",
+    "UnknownCentredCrop",
     "build_matting_augmentations",
     "build_matting_train_loader",
     "check_training_set",

@@ -3,19 +3,27 @@ import logging
 
 import numpy as np
 import torch
+from PIL import Image
 
 from detectron2.config import configurable
 from detectron2.data import detection_utils as utils
 from detectron2.data import transforms as T
 
+from .augmentation import SEG_BACKGROUND as _SEG_BG
+from .augmentation import SEG_FOREGROUND as _SEG_FG
+from .augmentation import SEG_UNKNOWN as _SEG_UNKNOWN
 from .augmentation import build_matting_augmentations
 from .io import read_alpha, read_image, read_trimap
 
-__all__ = ["MattingDatasetMapper"]
+__all__ = ["MattingDatasetMapper", "IGNORED_ALPHA"]
 
-# The trimap travels through the transforms as a segmentation map with these classes, so that
-# whatever a transform fills in (padding, rotated corners; any other value) reads back as unknown.
-_SEG_BG, _SEG_UNKNOWN, _SEG_FG = 1, 2, 3
+# The trimap travels through the transforms as a segmentation map with the classes of
+# augmentation.py, so that whatever a transform fills in (padding, rotated corners; any other
+# value) reads back as unknown.
+
+# Alpha of the pixels that transforms add (crop padding, rotated corners): negative, so that the
+# losses that read the ground-truth alpha leave them out (see modeling.losses.alpha_l1_loss).
+IGNORED_ALPHA = -1.0
 
 
 def _trimap_to_seg(trimap):
@@ -38,17 +46,32 @@ def _seg_to_label(seg):
 _PHOTOMETRIC = (T.BlendTransform, T.ColorTransform)
 
 
-def _transform_alpha(transforms, alpha):
-    """Apply the geometric transforms to a float (H, W) matte with the image's interpolation;
-    padding is filled with alpha 0, photometric transforms are skipped."""
+def _apply_geometry(transforms, array):
+    """Apply the geometric transforms to a float (H, W) array with the image's interpolation;
+    padding is filled with 0, photometric transforms are skipped."""
     for t in transforms.transforms:
         if isinstance(t, _PHOTOMETRIC):
             continue
         if isinstance(t, T.PadTransform):
-            alpha = T.PadTransform(t.x0, t.y0, t.x1, t.y1, pad_value=0.0).apply_image(alpha)
+            array = T.PadTransform(t.x0, t.y0, t.x1, t.y1, pad_value=0.0).apply_image(array)
+        elif isinstance(t, T.ResizeTransform) and t.interp == Image.NEAREST:
+            # detectron2 resizes float arrays with torch, whose "nearest" samples other pixels
+            # than PIL's (used for the uint8 image): resize as a float PIL image instead.
+            resized = Image.fromarray(np.asarray(array, np.float32), mode="F")
+            array = np.asarray(resized.resize((t.new_w, t.new_h), Image.NEAREST))
         else:
-            alpha = t.apply_image(alpha)
-    return np.clip(alpha, 0.0, 1.0)
+            array = t.apply_image(array)
+    return array
+
+
+def _transform_alpha(transforms, alpha):
+    """The float (H, W) matte through the geometric transforms, clipped to [0, 1]; pixels that
+    the transforms added, or mixed with added ones by more than 1 % (padding, rotated corners),
+    are ``IGNORED_ALPHA``."""
+    covered = _apply_geometry(transforms, np.ones(alpha.shape, np.float32))
+    alpha = np.clip(_apply_geometry(transforms, alpha), 0.0, 1.0)
+    alpha[covered < 0.99] = IGNORED_ALPHA  # more than 1 % of the value is fill
+    return alpha
 
 
 class MattingDatasetMapper:
@@ -70,12 +93,14 @@ class MattingDatasetMapper:
        the image with its own interpolation, the trimap as a segmentation map (nearest), so values
        stay exact. The same geometric transforms are applied to the alpha (bilinear; photometric
        ones such as ``T.RandomBrightness`` are skipped). Pixels that transforms add (crop
-       padding) are unknown in the trimap and 0 in the alpha. Augmentations see the
-       trimap as ``sem_seg`` with classes 1 (background), 2 (unknown), 3 (foreground).
+       padding, rotated corners) are unknown in the trimap and ``IGNORED_ALPHA`` (-1) in the
+       alpha, so that no loss supervises them (the known loss ignores unknown pixels, the alpha
+       losses negative alphas). Augmentations see the trimap as ``sem_seg`` with classes 1
+       (background), 2 (unknown), 3 (foreground), e.g. :class:`UnknownCentredCrop`.
     4. Return a deep copy of the record plus ``"image"`` (uint8 tensor (3, H, W)), ``"trimap"``
        (float32 (1, H, W), values exactly {0, 0.5, 1}) and ``"alpha"`` (float32 (1, H, W), in
-       [0, 1], only when the record has ``alpha_file_name``). ``"height"``/``"width"`` keep the
-       original image size.
+       [0, 1] or ``IGNORED_ALPHA`` on added pixels, only when the record has
+       ``alpha_file_name``). ``"height"``/``"width"`` keep the original image size.
 
     Training (``is_train=True``) requires a trimap. For testing, pass no augmentations: the
     output is the full image at its original size, for the evaluator.
@@ -102,7 +127,8 @@ class MattingDatasetMapper:
 
     @classmethod
     def from_config(cls, cfg, is_train: bool = True):
-        # yacs-style configs: the AM-2K recipe at cfg.INPUT.CROP.SIZE when it is absolute.
+        # yacs-style configs: the AM-2K recipe (crops centred on the unknown band) at
+        # cfg.INPUT.CROP.SIZE when it is absolute.
         crop = cfg.INPUT.CROP.SIZE if cfg.INPUT.CROP.TYPE == "absolute" else (512, 512)
         augs = build_matting_augmentations("am2k", crop_size=tuple(crop)) if is_train else []
         return {"is_train": is_train, "augmentations": augs, "image_format": cfg.INPUT.FORMAT}

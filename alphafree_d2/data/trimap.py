@@ -23,6 +23,10 @@ Conventions:
   worker processes, or the folder the files live in.
 - Output files: single-channel 8-bit PNGs named ``<stem>.png`` with values {0, 128, 255}
   (masks: {0, 255}).
+
+:func:`alpha_to_trimap_official` instead reproduces the official code's ``alpha2trimap.py``
+step by step (the matte itself resized to 640 x 640 with a random interpolation, kernels in
+[1, 29], the trimap resized back with nearest), seeded like the rest of this module.
 """
 
 import hashlib
@@ -47,6 +51,11 @@ __all__ = [
     "mask_to_trimap",
     "alpha_to_trimap",
     "alpha_to_mask",
+    "OFFICIAL_INTERPOLATIONS",
+    "OFFICIAL_KERNEL_SIZE_RANGE",
+    "draw_official_trimap_params",
+    "official_trimap",
+    "alpha_to_trimap_official",
     "list_images",
     "record_generation",
     "generate_trimaps",
@@ -192,6 +201,61 @@ def alpha_to_mask(
     return mask.astype(np.uint8) * 255
 
 
+# The official alpha2trimap.py: one of these interpolations drawn per matte for its 640 x 640
+# resize, and kernel sizes np.random.randint(1, 30), i.e. 1..29 inclusive.
+OFFICIAL_INTERPOLATIONS = (cv2.INTER_NEAREST, cv2.INTER_LINEAR, cv2.INTER_CUBIC, cv2.INTER_LANCZOS4)
+OFFICIAL_KERNEL_SIZE_RANGE = (1, 29)
+
+
+def draw_official_trimap_params(rng, kernel_size_range=OFFICIAL_KERNEL_SIZE_RANGE):
+    """The random choices of :func:`alpha_to_trimap_official`, in the official script's order:
+    ``{"interpolation": one of OFFICIAL_INTERPOLATIONS, "fg_size": int, "bg_size": int}``, the
+    sizes uniform in ``kernel_size_range`` (inclusive)."""
+    interpolation = OFFICIAL_INTERPOLATIONS[int(rng.integers(len(OFFICIAL_INTERPOLATIONS)))]
+    fg_size = _draw_size(rng, None, kernel_size_range)
+    bg_size = _draw_size(rng, None, kernel_size_range)
+    return {"interpolation": int(interpolation), "fg_size": fg_size, "bg_size": bg_size}
+
+
+def official_trimap(alpha, *, interpolation, fg_size, bg_size, reference_size=640):
+    """The official ``alpha2trimap`` with its random choices given.
+
+    1. Resize the matte to ``reference_size`` x ``reference_size`` with ``interpolation`` (an
+       OpenCV flag; cubic and Lanczos may overshoot [0, 1]).
+    2. Foreground: alpha >= 1 - 1e-5; background: alpha <= 1e-5 (the script's
+       ``int(alpha + 1e-5)`` and ``int(1 - alpha + 1e-5)``). Erode each with a ``k x k``
+       elliptical kernel (``fg_size``, ``bg_size``), outside the image counting as inside.
+    3. Unknown (128) where neither eroded mask is; background wins where both are.
+    4. Resize back to the matte's size with nearest.
+
+    Args:
+        alpha: float array (H, W) in [0, 1] (8-bit codes / 255, as the script reads them).
+    Returns:
+        uint8 (H, W) with values {0, 128, 255}.
+    """
+    alpha = np.asarray(alpha, dtype=np.float64)
+    h, w = alpha.shape
+    small = cv2.resize(alpha, (reference_size, reference_size), interpolation=interpolation)
+    fg = erode(small + 1e-5 >= 1.0, fg_size, reference_size=None)
+    bg = erode(1.0 - small + 1e-5 >= 1.0, bg_size, reference_size=None)
+    trimap = np.full(small.shape, 128, dtype=np.uint8)
+    trimap[fg] = 255
+    trimap[bg] = 0
+    return cv2.resize(trimap, (w, h), interpolation=cv2.INTER_NEAREST)
+
+
+def alpha_to_trimap_official(
+    alpha, *, rng, kernel_size=None, kernel_size_range=OFFICIAL_KERNEL_SIZE_RANGE
+):
+    """Trimap label as the official ``alpha2trimap.py`` makes it, with the random choices drawn
+    from ``rng`` (:func:`draw_official_trimap_params`); ``kernel_size`` fixes both kernels.
+    Returns uint8 (H, W) with values {0, 128, 255} (see :func:`official_trimap`)."""
+    params = draw_official_trimap_params(rng, kernel_size_range)
+    if kernel_size is not None:
+        params["fg_size"] = params["bg_size"] = int(kernel_size)
+    return official_trimap(alpha, **params)
+
+
 def list_images(folder):
     """``{stem: path}`` of the image files directly inside ``folder``, sorted by stem.
 
@@ -232,7 +296,14 @@ def _generate_one(job):
     alpha_path, out_path, name, params = job
     alpha = read_alpha(alpha_path)
     rng = rng_for(params["seed"], name)
-    if params["mode"] == "mask":
+    if params["mode"] == "trimap_official":
+        label = alpha_to_trimap_official(
+            alpha,
+            rng=rng,
+            kernel_size=params["kernel_size"],
+            kernel_size_range=params["kernel_size_range"],
+        )
+    elif params["mode"] == "mask":
         label = alpha_to_mask(
             alpha,
             rng=rng,
@@ -257,17 +328,21 @@ def generate_trimaps(
     *,
     seed=0,
     kernel_size=None,
-    kernel_size_range=DEFAULT_KERNEL_SIZE_RANGE,
+    kernel_size_range=None,
     reference_size=DEFAULT_REFERENCE_SIZE,
     mask=False,
+    official=False,
     workers=1,
     overwrite=False,
     progress=True,
 ):
     """Write one label PNG per matte of ``alpha_dir`` into ``output_dir`` (``<stem>.png``).
 
-    Trimaps by default (:func:`alpha_to_trimap`), coarse masks with ``mask=True``
-    (:func:`alpha_to_mask`; ``kernel_size`` does not apply). Same seed and parameters give
+    Trimaps by default (:func:`alpha_to_trimap`), the official script's trimaps with
+    ``official=True`` (:func:`alpha_to_trimap_official`: always at 640 x 640, so
+    ``reference_size`` does not apply), coarse masks with ``mask=True`` (:func:`alpha_to_mask`;
+    ``kernel_size`` does not apply). ``kernel_size_range`` defaults to [1, 30], or [1, 29] with
+    ``official=True`` (the script's ``randint(1, 30)``). Same seed and parameters give
     byte-identical files whatever ``workers`` is. The parameters are recorded in
     ``output_dir/generation.json``; existing outputs are kept unless ``overwrite``, and keeping
     outputs made with other parameters is refused.
@@ -279,8 +354,14 @@ def generate_trimaps(
         raise ValueError(
             "kernel_size applies to trimaps; masks draw their kernels in kernel_size_range"
         )
+    if mask and official:
+        raise ValueError("mask=True and official=True do not combine: choose one kind of label")
+    if kernel_size_range is None:
+        kernel_size_range = OFFICIAL_KERNEL_SIZE_RANGE if official else DEFAULT_KERNEL_SIZE_RANGE
+    if official:
+        reference_size = 640
     params = {
-        "mode": "mask" if mask else "trimap",
+        "mode": "mask" if mask else "trimap_official" if official else "trimap",
         "seed": int(seed),
         "kernel_size": None if kernel_size is None else int(kernel_size),
         "kernel_size_range": [int(v) for v in kernel_size_range],

@@ -323,12 +323,14 @@ def mask_bce_loss(alpha: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def alpha_l1_loss(alpha: torch.Tensor, gt_alpha: torch.Tensor) -> torch.Tensor:
-    """l1 loss against a ground-truth alpha matte over all pixels (the finely supervised
-    baseline, Table 1 row 1)."""
+    """l1 loss against a ground-truth alpha matte (the finely supervised baseline, Table 1
+    row 1): mean over the pixels where ``gt_alpha >= 0``; negative values mark pixels without a
+    label (crop padding, see ``MattingDatasetMapper``)."""
     _check_alpha("alpha_l1_loss", alpha, ("gt_alpha", gt_alpha))
     with torch.autocast(alpha.device.type, enabled=False):
         a = _as_compute_type(alpha)
-        return F.l1_loss(a, gt_alpha.to(a.dtype))
+        target = gt_alpha.to(a.dtype)
+        return _masked_mean((a - target).abs(), target >= 0)
 
 
 # ---------------------------------------------------------------------------------------------

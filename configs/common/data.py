@@ -1,6 +1,8 @@
 # AM-2K (Li et al. 2022): 1800 training images with generated trimap labels, 200 validation
 # images with ground-truth alpha and trimaps. Training crops: random scale in [0.5, 2], random
-# 512x512 crop, horizontal flip (paper Sec. 4.1). Evaluation: whole image, AM-2K/P3M protocol.
+# 512x512 crop, horizontal flip (paper Sec. 4.1); the crop is centred on a random unknown pixel
+# and small images are enlarged, as in the official code ("unknown_centred"). Evaluation: whole
+# image, AM-2K/P3M protocol.
 from omegaconf import OmegaConf
 
 from detectron2.config import LazyCall as L
@@ -21,7 +23,9 @@ dataloader.train = L(build_matting_train_loader)(
     dataset=L(get_detection_dataset_dicts)(names="am2k_train", filter_empty=False),
     mapper=L(MattingDatasetMapper)(
         is_train=True,
-        augmentations=L(build_matting_augmentations)(recipe="am2k", crop_size=512),
+        augmentations=L(build_matting_augmentations)(
+            recipe="am2k", crop_size=512, crop_policy="unknown_centred"
+        ),
         image_format="RGB",
     ),
     total_batch_size=16,

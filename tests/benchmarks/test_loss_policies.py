@@ -140,3 +140,16 @@ def test_real_dir_must_have_three_folders(tmp_path, missing):
     (real / missing).rmdir()
     with pytest.raises(SystemExit, match=f"{missing} is missing"):
         loss_policies._check_real_dir(str(real))
+
+
+def test_crop_policy_option(tmp_path, capsys):
+    from alphafree_d2.data import CROP_POLICIES
+
+    assert loss_policies.CROP_POLICIES == CROP_POLICIES
+    for policy in CROP_POLICIES:
+        args = ["--dry-run", "--output", str(tmp_path), "--policies", "known"]
+        assert loss_policies.main([*args, "--crop-policy", policy]) == 0
+        train = [c for c in capsys.readouterr().out.splitlines() if "--resume" in c]
+        assert train and all(
+            f"dataloader.train.mapper.augmentations.crop_policy={policy}" in c for c in train
+        )

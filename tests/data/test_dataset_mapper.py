@@ -11,7 +11,13 @@ from detectron2.config import instantiate
 from detectron2.data import transforms as T
 from detectron2.data.detection_utils import SizeMismatchError
 
-from alphafree_d2.data import MattingDatasetMapper, RandomScale, build_matting_augmentations
+from alphafree_d2.data import (
+    IGNORED_ALPHA,
+    MattingDatasetMapper,
+    RandomScale,
+    UnknownCentredCrop,
+    build_matting_augmentations,
+)
 
 COLOURS = np.array(
     [[0, 0, 255], [0, 255, 0], [255, 0, 0]], np.uint8
@@ -56,15 +62,16 @@ def _pure_classes(image):
     return out
 
 
+@pytest.mark.parametrize("crop_policy", ["unknown_centred", "uniform"])
 @pytest.mark.parametrize("recipe", ["am2k", "p3m", "rotate"])
-def test_image_trimap_and_alpha_stay_aligned(colour_sample, recipe):
+def test_image_trimap_and_alpha_stay_aligned(colour_sample, recipe, crop_policy):
     if recipe == "rotate":
         augs = [
             T.RandomRotation([-30, 30], expand=True),
-            *build_matting_augmentations("am2k", crop_size=96),
+            *build_matting_augmentations("am2k", crop_size=96, crop_policy=crop_policy),
         ]
     else:
-        augs = build_matting_augmentations(recipe, crop_size=96)
+        augs = build_matting_augmentations(recipe, crop_size=96, crop_policy=crop_policy)
     mapper = MattingDatasetMapper(is_train=True, augmentations=augs)
     for seed in range(8):
         np.random.seed(seed)
@@ -105,16 +112,18 @@ def test_trimap_values_stay_exact_under_any_scale(colour_sample):
         assert 0.0 <= out["alpha"].min() and out["alpha"].max() <= 1.0
 
 
-def test_crop_padding_is_unknown_with_zero_alpha(colour_sample):
+def test_crop_padding_is_unknown_and_unlabelled(colour_sample):
     record, _ = colour_sample(height=50, width=40)
     mapper = MattingDatasetMapper(
-        is_train=True, augmentations=build_matting_augmentations("p3m", crop_size=64)
+        is_train=True,
+        augmentations=build_matting_augmentations("p3m", crop_size=64, crop_policy="uniform"),
     )
     out = mapper(record)
     assert out["image"].shape == (3, 64, 64)
     trimap, alpha, image = out["trimap"][0], out["alpha"][0], out["image"]
     assert torch.all(trimap[50:, :] == 0.5) and torch.all(trimap[:, 40:] == 0.5)
-    assert torch.all(alpha[50:, :] == 0) and torch.all(alpha[:, 40:] == 0)
+    assert torch.all(alpha[50:, :] == IGNORED_ALPHA) and torch.all(alpha[:, 40:] == IGNORED_ALPHA)
+    assert torch.all(alpha[:50, :40] >= 0)
     assert torch.all(image[:, 50:, :] == 128)
     classes = _pure_classes(image[:, :50, :40])
     np.testing.assert_array_equal(trimap[:50, :40].numpy(), classes / 2.0)
@@ -225,10 +234,17 @@ def test_bad_records(tmp_path, colour_sample, write):
 
 def test_recipes_and_lazy_config():
     am2k = build_matting_augmentations("am2k", crop_size=512)
+    assert [type(a) for a in am2k] == [RandomScale, UnknownCentredCrop, T.RandomFlip]
+    am2k = build_matting_augmentations("am2k", crop_size=512, crop_policy="uniform")
     assert [type(a) for a in am2k] == [RandomScale, T.RandomCrop, T.FixedSizeCrop, T.RandomFlip]
-    assert [type(a) for a in build_matting_augmentations("p3m")] == [T.RandomCrop, T.FixedSizeCrop]
+    for recipe in ("p3m", "crop_only"):
+        assert [type(a) for a in build_matting_augmentations(recipe)] == [UnknownCentredCrop]
+        uniform = build_matting_augmentations(recipe, crop_policy="uniform")
+        assert [type(a) for a in uniform] == [T.RandomCrop, T.FixedSizeCrop]
     with pytest.raises(ValueError, match="recipe"):
         build_matting_augmentations("coco")
+    with pytest.raises(ValueError, match="crop_policy"):
+        build_matting_augmentations("am2k", crop_policy="centre")
     mapper = instantiate(
         L(MattingDatasetMapper)(
             is_train=True,
@@ -236,7 +252,7 @@ def test_recipes_and_lazy_config():
             image_format="RGB",
         )
     )
-    assert isinstance(mapper, MattingDatasetMapper) and len(mapper.augmentations.augs) == 4
+    assert isinstance(mapper, MattingDatasetMapper) and len(mapper.augmentations.augs) == 3
 
 
 def test_random_scale_is_relative_to_the_input_size():
@@ -258,5 +274,5 @@ def test_from_yacs_config():
     cfg = get_cfg()
     cfg.INPUT.FORMAT = "BGR"
     mapper = MattingDatasetMapper(cfg, is_train=True)
-    assert mapper.image_format == "BGR" and len(mapper.augmentations.augs) == 4
+    assert mapper.image_format == "BGR" and len(mapper.augmentations.augs) == 3
     assert MattingDatasetMapper(cfg, is_train=False).augmentations.augs == []

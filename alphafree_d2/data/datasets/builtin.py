@@ -26,6 +26,7 @@ _AM2K_LAYOUT = """\
     train/trimap_generated/*.png    trimap labels: python datasets/prepare_matting_trimaps.py am2k
     train/trimap_generated_k<K>/    (Table 6 only) ... am2k --kernel-size K, K in 10, 20, 30
     train/mask_generated/           (Table 7 only) ... am2k --mask
+    train/trimap_generated_official/  (am2k_ddc_official.py only) ... am2k --official
     validation/original/*.jpg
     validation/mask/*.png
     validation/trimap/*.png"""
@@ -35,6 +36,7 @@ _P3M_LAYOUT = """\
     train/blurred_image/*.jpg       images
     train/mask/*.png                alpha mattes (only used to generate the trimap labels)
     train/trimap_generated/*.png    trimap labels: python datasets/prepare_matting_trimaps.py p3m10k
+    train/trimap_generated_official/  (official-code labels only) ... p3m10k --official
     validation/P3M-500-NP/{original_image,mask,trimap}/
     validation/P3M-500-P/{blurred_image,mask,trimap}/"""
 
@@ -113,6 +115,21 @@ BUILTIN_DATASETS = (
             prepare_args=f"am2k --kernel-size {k}",
         )
         for k in (10, 20, 30)
+    ),
+    # Labels made as the official alpha2trimap.py makes them (--official; am2k_ddc_official.py).
+    BuiltinMattingDataset(
+        "am2k_train_trimap_official",
+        _AM2K_LAYOUT,
+        _AM2K_TRAIN_IMAGES,
+        "AM-2K/train/trimap_generated_official",
+        prepare_args="am2k --official",
+    ),
+    BuiltinMattingDataset(
+        "p3m10k_train_trimap_official",
+        _P3M_LAYOUT,
+        "P3M-10k/train/blurred_image",
+        "P3M-10k/train/trimap_generated_official",
+        prepare_args="p3m10k --official",
     ),
     BuiltinMattingDataset(
         "p3m10k_train",
