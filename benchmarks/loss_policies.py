@@ -195,6 +195,10 @@ def build_parser():
         help="train the trimap-guided model (configs/demo_ddc_trimap.py) and add closed-form / "
         "KNN matting reference rows computed with the same trimaps",
     )
+    p.add_argument(
+        "--references", nargs="+", choices=["closed_form", "knn"], default=["closed_form", "knn"],
+        help="classical reference methods of --trimap-input (KNN matting is the slower one)",
+    )
     p.add_argument("--figure-images", type=int, default=3, help="images per figure")
     p.add_argument("--figure-width", type=int, default=200, help="figure tile width in pixels")
     p.add_argument("--label-seed", type=int, default=0, help="seed of the generated mask labels")
@@ -549,13 +553,15 @@ def write_report(plan, policies, infos, train_records, val_records, real_dir, st
         extra_columns = []
         if plan.args.trimap_input:
             classical = closed_form_references(
-                records, os.path.join(plan.output, "closed_form", label)
+                records, os.path.join(plan.output, "closed_form", label), plan.args.references
             )
             for method, result in classical.items():
                 references[result["title"]] = mean_metrics(result["rows"])
                 seconds_per_image[label, method] = result["seconds_per_image"]
             trimaps = trimap_pngs(records, os.path.join(plan.output, "closed_form", label, "trimap"))
-            extra_columns = [("trimap", trimaps), ("closed-form", classical["closed_form"]["predictions"])]
+            extra_columns = [("trimap", trimaps)]
+            if "closed_form" in classical:
+                extra_columns.append(("closed-form", classical["closed_form"]["predictions"]))
         for ref, metrics in references.items():
             csv_rows.append({"dataset": label, "policy": f"reference: {ref}", "seed": "", **metrics})
         where = (
