@@ -558,7 +558,8 @@ def write_report(plan, policies, infos, train_records, val_records, real_dir, st
             for method, result in classical.items():
                 references[result["title"]] = mean_metrics(result["rows"])
                 seconds_per_image[label, method] = result["seconds_per_image"]
-            trimaps = trimap_pngs(records, os.path.join(plan.output, "closed_form", label, "trimap"))
+            trimap_dir = os.path.join(plan.output, "closed_form", label, "trimap")
+            trimaps = trimap_pngs(records, trimap_dir)
             extra_columns = [("trimap", trimaps)]
             if "closed_form" in classical:
                 extra_columns.append(("closed-form", classical["closed_form"]["predictions"]))
@@ -641,8 +642,9 @@ def write_report(plan, policies, infos, train_records, val_records, real_dir, st
     )
     timing_md = ""
     if seconds_per_image:
-        timing_md = "Classical references, seconds per image (this machine, this run): " + ", ".join(
-            f"{method} on {label} {sec:.2f} s" for (label, method), sec in seconds_per_image.items()
+        timing_md = "Classical references, seconds per image (this machine): " + ", ".join(
+            f"{method} on {label} {sec:.2f} s"
+            for (label, method), sec in seconds_per_image.items()
         )
     report = "\n\n".join(filter(None, [header, *sections, losses_md, timing_md, figures_md])) + "\n"
     with open(os.path.join(plan.output, "results.md"), "w", encoding="utf-8") as f:

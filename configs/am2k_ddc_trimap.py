@@ -10,5 +10,6 @@ model.backbone.in_chans = 4
 model.decoder.image_channels = 4
 
 train.output_dir = "./output/am2k_ddc_trimap"
-# python tools/convert_pretrained.py --format dino --in-chans 4 dino_deitsmall16_pretrain.pth pretrained/dino_vit_s16_trimap.pth
+# python tools/convert_pretrained.py --format dino --in-chans 4 \
+#     dino_deitsmall16_pretrain.pth pretrained/dino_vit_s16_trimap.pth
 train.init_checkpoint = "pretrained/dino_vit_s16_trimap.pth"

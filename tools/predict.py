@@ -123,7 +123,8 @@ def assign_trimaps(jobs, spec):
             job.trimap = by_stem[job.stem]
             found.append(job)
         else:
-            problems.append(Problem(job.source, f"no trimap {os.path.join(spec, job.stem)}.* found"))
+            missing = f"no trimap {os.path.join(spec, job.stem)}.* found"
+            problems.append(Problem(job.source, missing))
     return found, problems
 
 

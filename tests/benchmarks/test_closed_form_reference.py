@@ -31,11 +31,18 @@ def two_colour_photos(root, count=2):
         trimap[alpha == 1] = 255
         trimap[alpha == 0] = 0
         names = {}
-        for sub, array in (("image", image[:, :, ::-1]), ("alpha", alpha * 255), ("trimap", trimap)):
+        arrays = (("image", image[:, :, ::-1]), ("alpha", alpha * 255), ("trimap", trimap))
+        for sub, array in arrays:
             names[sub] = str(root / sub / f"p{i}.png")
             cv2.imwrite(names[sub], np.rint(array).astype(np.uint8))
-        records.append({"image_id": f"p{i}", "file_name": names["image"],
-                        "alpha_file_name": names["alpha"], "trimap_file_name": names["trimap"]})  # fmt: skip
+        records.append(
+            {
+                "image_id": f"p{i}",
+                "file_name": names["image"],
+                "alpha_file_name": names["alpha"],
+                "trimap_file_name": names["trimap"],
+            }
+        )
     return records
 
 

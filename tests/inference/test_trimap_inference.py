@@ -1,7 +1,6 @@
 """Trimap-guided inference: MattingPredictor(image, trimap), the high-resolution policy, export
 with a second input and tools/predict.py --trimap; clear errors when the trimap is missing."""
 
-import copy
 import importlib.util
 import json
 from pathlib import Path
