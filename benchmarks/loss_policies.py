@@ -29,6 +29,15 @@ as these are, it is exactly what ``MattingPredictor``'s default high-resolution 
         --decoder demo --scale-range 0.5 2.0 --output output/loss_policies_gpu
     python benchmarks/loss_policies.py --crop-policy uniform --output output/loss_policies_uniform
     python benchmarks/loss_policies.py --dry-run        # print the commands, run nothing
+    python benchmarks/loss_policies.py --trimap-input --policies known known_ddc alpha_l1 \
+        --real-dir ../shared/data/alphamatting-dev --output output/loss_policies_trimap
+
+With ``--trimap-input`` the same policies train the trimap-guided model
+(``configs/demo_ddc_trimap.py``: image + trimap in, the trimap also the training label; at
+evaluation the evaluation trimap is the input and known regions are copied from it), and each
+table gets reference rows computed in the same run with classical trimap-based matting on the
+same images and trimaps (pymatting's closed-form and KNN matting, ``benchmarks/_closed_form.py``);
+the figures then show image | trimap | closed-form | policies | ground truth.
 
 Default budget (2 CPU cores shared with others; measured, see the README): the demo model with a
 thinner decoder (``--decoder thin``: conv stream 8/16/32, fusion 32/16/8/8 channels instead of
@@ -68,6 +77,7 @@ REPO = os.path.dirname(HERE)
 ENTRY = os.path.join(HERE, "_train_entry.py")
 BASE_CONFIG = os.path.join(REPO, "configs", "demo_ddc.py")
 CROP_POLICIES = ("unknown_centred", "uniform")  # alphafree_d2.data.CROP_POLICIES
+TRIMAP_CONFIG = os.path.join(REPO, "configs", "demo_ddc_trimap.py")
 
 MASK_DATASET = "loss_policies_demo_train_mask"
 REAL_DATASET = "loss_policies_real"
@@ -190,6 +200,15 @@ def build_parser():
         "core of a 2-core machine. Use 1 with --num-gpus > 1",
     )
     p.add_argument("--real-dir", help="also evaluate on DIR/{image,alpha,trimap}/ (whole image)")
+    p.add_argument(
+        "--trimap-input", action="store_true",
+        help="train the trimap-guided model (configs/demo_ddc_trimap.py) and add closed-form / "
+        "KNN matting reference rows computed with the same trimaps",
+    )
+    p.add_argument(
+        "--references", nargs="+", choices=["closed_form", "knn"], default=["closed_form", "knn"],
+        help="classical reference methods of --trimap-input (KNN matting is the slower one)",
+    )
     p.add_argument("--figure-images", type=int, default=3, help="images per figure")
     p.add_argument("--figure-width", type=int, default=200, help="figure tile width in pixels")
     p.add_argument("--label-seed", type=int, default=0, help="seed of the generated mask labels")
@@ -305,7 +324,8 @@ class Plan:
         cmd = [sys.executable, ENTRY]
         for registration in self.registrations:
             cmd += ["--register", *registration]
-        cmd += ["--config-file", BASE_CONFIG, "--num-gpus", str(self.args.num_gpus), *flags]
+        base = TRIMAP_CONFIG if self.args.trimap_input else BASE_CONFIG
+        cmd += ["--config-file", base, "--num-gpus", str(self.args.num_gpus), *flags]
         return cmd + overrides
 
 
@@ -508,6 +528,9 @@ def main(argv=None):
 
 
 def write_report(plan, policies, infos, train_records, val_records, real_dir, start):
+    from detectron2.data import DatasetCatalog
+
+    from _closed_form import closed_form_references, trimap_pngs
     from _policy_report import (
         aggregate,
         markdown_table,
@@ -531,6 +554,7 @@ def write_report(plan, policies, infos, train_records, val_records, real_dir, st
             )
         )
     csv_rows, sections, figures = [], [], []
+    seconds_per_image = {}
     for label, csv_of, records, _, pred_sub in datasets:
         table_rows = []
         for name in policies:
@@ -542,6 +566,19 @@ def write_report(plan, policies, infos, train_records, val_records, real_dir, st
                 csv_rows.append({"dataset": label, "policy": name, "seed": seed, **metrics})
             table_rows.append((policy.title, policy.label, policy.paper, aggregate(per_seed)))
         references = reference_metrics(records)
+        extra_columns = []
+        if plan.args.trimap_input:
+            classical = closed_form_references(
+                records, os.path.join(plan.output, "closed_form", label), plan.args.references
+            )
+            for method, result in classical.items():
+                references[result["title"]] = mean_metrics(result["rows"])
+                seconds_per_image[label, method] = result["seconds_per_image"]
+            trimap_dir = os.path.join(plan.output, "closed_form", label, "trimap")
+            trimaps = trimap_pngs(records, trimap_dir)
+            extra_columns = [("trimap", trimaps)]
+            if "closed_form" in classical:
+                extra_columns.append(("closed-form", classical["closed_form"]["predictions"]))
         for ref, metrics in references.items():
             csv_rows.append({"dataset": label, "policy": f"reference: {ref}", "seed": "", **metrics})
         where = (
@@ -564,10 +601,11 @@ def write_report(plan, policies, infos, train_records, val_records, real_dir, st
             for name in policies
         ]
         path = os.path.join(plan.output, f"figure_{label}.png")
-        policy_figure(
-            shown, predictions, [plan.policies[n].short for n in policies], path,
-            tile_width=plan.args.figure_width,
-        )
+        titles = [plan.policies[n].short for n in policies]
+        if extra_columns:
+            predictions = [cols for _, cols in extra_columns] + predictions
+            titles = [title for title, _ in extra_columns] + titles
+        policy_figure(shown, predictions, titles, path, tile_width=plan.args.figure_width)
         figures.append(path)
 
     keys = ["dataset", "policy", "seed", "SAD", "MAD", "MSE", "Grad", "Conn", "SAD-T", "MSE-T", "SAD-K"]
@@ -595,9 +633,11 @@ def write_report(plan, policies, infos, train_records, val_records, real_dir, st
             f"{' / '.join(f'{s:.0f}' for s in seconds)} |"
         )
     args = plan.args
+    mode = "trimap-guided, " if args.trimap_input else ""
     header = (
         f"## Loss policies at small scale (benchmarks/loss_policies.py)\n\n"
-        f"Model: configs/demo_ddc.py's ViT (4 blocks, width 96) with the "
+        f"Model: {mode}configs/demo_ddc{'_trimap' if args.trimap_input else ''}.py's ViT "
+        f"(4 blocks, width 96) with the "
         f"{'thin' if args.decoder == 'thin' or args.smoke else 'demo'} decoder"
         f"{' (smoke: tiny ViT)' if args.smoke else ''}; trained from scratch on `demo_train` "
         f"(64 composites) for {plan.iters} iterations = {plan.epochs:.2f} epochs, batch "
@@ -616,7 +656,13 @@ def write_report(plan, policies, infos, train_records, val_records, real_dir, st
     figures_md = "Figures (first seed's models, first images by id): " + ", ".join(
         f"`{os.path.relpath(p, plan.output)}`" for p in figures
     )
-    report = "\n\n".join([header, *sections, losses_md, figures_md]) + "\n"
+    timing_md = ""
+    if seconds_per_image:
+        timing_md = "Classical references, seconds per image (this machine): " + ", ".join(
+            f"{method} on {label} {sec:.2f} s"
+            for (label, method), sec in seconds_per_image.items()
+        )
+    report = "\n\n".join(filter(None, [header, *sections, losses_md, timing_md, figures_md])) + "\n"
     with open(os.path.join(plan.output, "results.md"), "w", encoding="utf-8") as f:
         f.write(report)
     _write_json(

@@ -5,7 +5,8 @@
     python tools/convert_pretrained.py --format mae mae_pretrain_vit_base.pth pretrained/mae_vit_b16.pth
     python tools/convert_pretrained.py --format timm vit_small_patch16_224.pth pretrained/timm_vit_s16.pth
 
-then train with ``train.init_checkpoint=pretrained/dino_vit_s16.pth``. Downloads (for users with
+then train with ``train.init_checkpoint=pretrained/dino_vit_s16.pth``. For a trimap-guided model
+(configs/*_trimap.py) add ``--in-chans 4``: the trimap channel of the patch embedding starts at 0. Downloads (for users with
 internet): DINO ViT-S/16 https://dl.fbaipublicfiles.com/dino/dino_deitsmall16_pretrain/dino_deitsmall16_pretrain.pth,
 MAE ViT-B/16 https://dl.fbaipublicfiles.com/mae/pretrain/mae_pretrain_vit_base.pth.
 With ``--config-file`` the result is loaded into that config's model and the keys the model
@@ -29,6 +30,10 @@ def parse_args(argv=None):
     p.add_argument("--format", required=True, choices=FORMATS)
     p.add_argument("--pretrain-img-size", type=int, default=224, help="the model's ViT pretrain_img_size")
     p.add_argument("--patch-size", type=int, default=16)
+    p.add_argument(
+        "--in-chans", type=int, default=3, choices=(3, 4),
+        help="the model's ViT in_chans: 4 for a trimap-guided model (trimap channel zero-filled)",
+    )
     p.add_argument("--config-file", help="check the result against this config's model")
     p.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     return p.parse_args(argv)
@@ -40,7 +45,10 @@ def main(argv=None):
         sys.exit(f"{args.output} exists; pass --overwrite to replace it")
     state = load_pretrained_state_dict(args.input, args.format)
     model_state, report = convert_vit_checkpoint(
-        state, pretrain_img_size=args.pretrain_img_size, patch_size=args.patch_size
+        state,
+        pretrain_img_size=args.pretrain_img_size,
+        patch_size=args.patch_size,
+        in_chans=args.in_chans,
     )
     print(f"converted {len(report['converted'])} tensors; dropped: {sorted(report['dropped'])}")
     if args.config_file:

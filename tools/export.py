@@ -6,7 +6,9 @@ r"""Export the inference forward to TorchScript and/or ONNX, and check it agains
 
 Writes DIR/model.torchscript.pt and/or DIR/model.onnx, with dynamic batch, height and width:
 input "image" (B, 3, H, W) uint8 (or float32 with --input-dtype float32), 0-255, in the model's
-input_format order (RGB for the shipped configs); output "alpha" (B, 1, H, W) float32 in [0, 1].
+input_format order (RGB for the shipped configs); a trimap-guided model (configs/*_trimap.py) has
+a second input "trimap" (B, 1, H, W) of the same dtype, 0 background, 128 unknown, 255
+foreground; output "alpha" (B, 1, H, W) float32 in [0, 1].
 Each file is then run (TorchScript in PyTorch, ONNX with onnxruntime on CPU) on random images
 of the --check-sizes, which differ from the export size, and compared with the eager
 predict_alpha; the max abs differences are printed and saved in DIR/export.json. The exit status
@@ -110,6 +112,18 @@ def main(argv=None) -> int:
             "range": [0, 255],
             "channel_order": model.input_format,
         },
+        **(
+            {
+                "trimap": {
+                    "name": "trimap",
+                    "shape": ["batch", 1, "height", "width"],
+                    "dtype": args.input_dtype,
+                    "values": {"background": 0, "unknown": 128, "foreground": 255},
+                }
+            }
+            if model.trimap_input
+            else {}
+        ),
         "output": {"name": "alpha", "shape": ["batch", 1, "height", "width"], "range": [0, 1]},
         "export_size": list(args.export_size),
         "max_abs_diff": {},

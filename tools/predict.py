@@ -5,14 +5,17 @@ r"""Alpha mattes, cutouts and composites for images and folders of images.
         --output out/ train.init_checkpoint=output/am2k_ddc/model_final.pth
     python tools/predict.py ... --composite white        # or "#00ff00", "0,255,0", bg.jpg
     python tools/predict.py ... --16bit --device cpu --max-megapixels 2
+    python tools/predict.py --config-file configs/demo_ddc_trimap.py --input photos/ \
+        --trimap trimaps/ --output out/ train.init_checkpoint=output/demo_ddc_trimap/model_final.pth
 
 Writes out/alpha/<stem>.png, out/cutout/<stem>.png (RGBA) and, with --composite,
 out/composite/<stem>.png. Inputs whose outputs all exist are skipped unless --overwrite.
 Unusable inputs are reported and the rest goes on; the exit status is 1 when anything was not
 processed, 2 when the model cannot be loaded or the output folder cannot be written (checked
 before any image is processed). Files of other types in an input folder (.gif, .txt, ...) are
-listed in a warning. Large images follow the high-resolution policy
-of alphafree_d2/inference/highres.py.
+listed in a warning. Large images follow the high-resolution policy of
+alphafree_d2/inference/highres.py. A trimap-guided model (configs/*_trimap.py) needs --trimap:
+a folder holding <stem>.<ext> for every input image, or one file for a single input image.
 """
 
 import argparse
@@ -69,6 +72,12 @@ def get_parser():
         help="guided: ViT on a downscaled copy, decoder at full resolution (tiles); "
         "resize: all on the downscaled copy, alpha upsampled",
     )
+    parser.add_argument(
+        "--trimap",
+        metavar="PATH_OR_DIR",
+        help="trimaps for a trimap-guided model: a folder with <stem>.<ext> per input image "
+        "(0 background, 128 unknown, 255 foreground), or one file for a single input image",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         "opts",
@@ -94,6 +103,37 @@ def load_background(spec):
             f"--composite {spec!r} is neither a colour (name, #RRGGBB, R,G,B) nor an image file"
         )
     return read_image(spec, "RGB")
+
+
+def assign_trimaps(jobs, spec):
+    """Set ``job.trimap`` from --trimap (a folder: ``<stem>.<ext>`` per job; a file: the one
+    job's). Returns (jobs that have a trimap, problems for those that have none)."""
+    from alphafree_d2.inference.batch import INPUT_EXTENSIONS, Problem
+
+    if os.path.isfile(spec):
+        if len(jobs) != 1:
+            raise ValueError(
+                f"--trimap {spec} is one file but there are {len(jobs)} input images; pass a "
+                f"folder with <stem>.<ext> per image"
+            )
+        jobs[0].trimap = spec
+        return jobs, []
+    if not os.path.isdir(spec):
+        raise ValueError(f"--trimap {spec}: no such file or folder")
+    by_stem = {}
+    for name in sorted(os.listdir(spec)):
+        stem, ext = os.path.splitext(name)
+        if ext.lower() in INPUT_EXTENSIONS and not name.startswith("."):
+            by_stem.setdefault(stem, os.path.join(spec, name))
+    found, problems = [], []
+    for job in jobs:
+        if job.stem in by_stem:
+            job.trimap = by_stem[job.stem]
+            found.append(job)
+        else:
+            missing = f"no trimap {os.path.join(spec, job.stem)}.* found"
+            problems.append(Problem(job.source, missing))
+    return found, problems
 
 
 def main(argv=None) -> int:
@@ -124,6 +164,12 @@ def main(argv=None) -> int:
         )
     jobs, clashes = plan_jobs(files, args.output, with_composite=background is not None)
     problems += clashes
+    if args.trimap is not None:
+        try:
+            jobs, missing = assign_trimaps(jobs, args.trimap)
+        except ValueError as e:
+            parser.error(str(e))
+        problems += missing
     for problem in problems:
         print(f"skipped: {problem}", file=sys.stderr)
 
@@ -138,6 +184,16 @@ def main(argv=None) -> int:
             predictor = MattingPredictor(cfg, device=args.device, policy=policy)
         except CheckpointError as e:
             print(f"error: {e}", file=sys.stderr)
+            return 2
+        if predictor.trimap_input != (args.trimap is not None):
+            print(
+                "error: the model is trimap-guided (model.trimap_input=True): pass --trimap "
+                "PATH_OR_DIR"
+                if predictor.trimap_input
+                else "error: --trimap is for trimap-guided models (configs/*_trimap.py); this "
+                "model is automatic",
+                file=sys.stderr,
+            )
             return 2
     else:
         predictor = None  # nothing to do: do not load the model

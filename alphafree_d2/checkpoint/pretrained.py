@@ -4,6 +4,9 @@ Key mapping (source -> this model):
 
 - ``patch_embed.proj.*``, ``pos_embed``, ``blocks.<i>.{norm1,attn.qkv,attn.proj,norm2,mlp.fc1,
   mlp.fc2}.*`` -> the same names under ``backbone.`` (timm, DINO and MAE share timm's names).
+- ``patch_embed.proj.weight``: (C, 3, p, p); for a trimap-guided model (``in_chans=4``) a 4th
+  input channel is appended and starts at zero, so the converted ViT computes on image + trimap
+  exactly what the pretrained one computes on the image, until training moves it.
 - ``pos_embed``: kept with its class-token row when the model expects one; the patch grid is
   resized (bicubic) when the pretraining grid differs from the model's ``pretrain_img_size``.
 - dropped: ``cls_token``, the final ``norm``/``fc_norm``, ``head``, and MAE's decoder
@@ -91,7 +94,7 @@ def _resize_pos_embed(pos_embed, grid, has_cls_token):
 
 
 def convert_vit_checkpoint(
-    state_dict, *, pretrain_img_size=224, patch_size=16, pretrain_use_cls_token=True
+    state_dict, *, pretrain_img_size=224, patch_size=16, pretrain_use_cls_token=True, in_chans=3
 ):
     """Map a timm-named ViT state dict to this package's model.
 
@@ -112,10 +115,15 @@ def convert_vit_checkpoint(
         )
     if weight.shape[1] != 3:
         raise ValueError(f"expected an RGB patch embedding (3 input channels), got {weight.shape[1]}")
+    if in_chans < 3:
+        raise ValueError(f"in_chans must be >= 3 (image channels first), got {in_chans}")
     out, report = {}, {"converted": [], "dropped": [], "unknown": []}
     for key, value in state_dict.items():
         if key == "pos_embed":
             value = _resize_pos_embed(value, pretrain_img_size // patch_size, pretrain_use_cls_token)
+        if key == "patch_embed.proj.weight" and in_chans > 3:
+            extra = value.new_zeros(value.shape[0], in_chans - 3, *value.shape[2:])
+            value = torch.cat([value, extra], dim=1)
         if _KEPT.match(key) or _BLOCK_KEY.match(key):
             out["backbone." + key] = value.clone()
             report["converted"].append(key)

@@ -23,12 +23,12 @@ import sys
 import tempfile
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from PIL import ExifTags, Image, ImageOps
 
-from ..data.io import IMAGE_EXTENSIONS, read_image
+from ..data.io import IMAGE_EXTENSIONS, read_image, read_trimap
 from ..utils.file_io import write_png
 from .foreground import composite, estimate_foreground, make_cutout
 
@@ -61,11 +61,13 @@ class Problem:
 
 @dataclass
 class MattingJob:
-    """One input image and the output files it should produce (kind -> path)."""
+    """One input image, the output files it should produce (kind -> path) and, for a
+    trimap-guided model, the trimap file to predict with."""
 
     source: str
     stem: str
     outputs: Dict[str, str]
+    trimap: Optional[str] = None
 
     def missing_outputs(self) -> List[str]:
         return [kind for kind, path in self.outputs.items() if not os.path.isfile(path)]
@@ -226,7 +228,8 @@ def run_jobs(
     """Predict and write the outputs of ``jobs``; one failing input does not stop the others.
 
     Args:
-        predictor: uint8 (H, W, 3) RGB -> float (H, W) alpha in [0, 1], e.g. a
+        predictor: uint8 (H, W, 3) RGB [, uint8 (H, W) trimap for jobs with a ``trimap``]
+            -> float (H, W) alpha in [0, 1], e.g. a
             :class:`~alphafree_d2.inference.predictor.MattingPredictor`.
         background: for the "composite" outputs: an RGB colour (3 ints) or a uint8 RGB image.
         sixteen_bit: write alpha as 16-bit PNG.
@@ -261,7 +264,7 @@ def run_jobs(
 def _run_job(predictor, job, background, sixteen_bit, overwrite):
     kinds = list(job.outputs) if overwrite else job.missing_outputs()
     image = read_input_image(job.source)
-    alpha = predictor(image)
+    alpha = predictor(image) if job.trimap is None else predictor(image, read_trimap(job.trimap))
     if "alpha" in kinds:
         write_png(job.outputs["alpha"], alpha_to_png(alpha, sixteen_bit))
     if "cutout" in kinds or "composite" in kinds:

@@ -2,18 +2,22 @@
 
 The exported function is :class:`MattingExportModule`: (B, 3, H, W) images, uint8 or float in
 0-255, in the model's ``input_format`` channel order (RGB for the shipped configs) -> alpha
-(B, 1, H, W) float32 in [0, 1]. It is ``ViTMatte.predict_alpha`` behind a padding step that
-keeps the graph free of size-dependent Python branches:
+(B, 1, H, W) float32 in [0, 1]. A trimap-guided model (``model.trimap_input``) takes a second
+input, (B, 1, H, W) trimaps, uint8 or float 0-255 (0 background, 128 unknown, 255 foreground,
+snapped in the graph with :mod:`alphafree_d2.data.io`'s thresholds). It is
+``ViTMatte.predict_alpha`` behind a padding step that keeps the graph free of size-dependent
+Python branches:
 
 - ``predict_alpha`` pads to ``size_divisibility`` under ``if pad_h or pad_w``; a trace would
   freeze that branch and ``torch.export`` would guard on it. The wrapper pads first, to the next
   multiple, with the mean colour (exactly zero after normalisation, which is what
-  ``predict_alpha`` pads with), so the inner padding is empty for every size and the output is
-  identical;
+  ``predict_alpha`` pads with; trimaps are padded with 0, as ``predict_alpha`` pads them), so
+  the inner padding is empty for every size and the output is identical;
 - detectron2's ViT helpers branch on the token grid; they are replaced by size-generic
   equivalents during the export only (:mod:`alphafree_d2.inference.vit_shapes`).
 
-The batch size, height and width are dynamic (ONNX input "image", output "alpha"). The exported
+The batch size, height and width are dynamic (ONNX inputs "image" [and "trimap"], output
+"alpha"). The exported
 graph is the plain model, ViT included, at the input size: the high-resolution policy of
 :class:`~alphafree_d2.inference.predictor.MattingPredictor` is not part of it, so its global
 attention grows with the square of the pixels (about 1.2 GB at 1 MP for ViT-S, 70 GB at 4K);
@@ -29,17 +33,21 @@ A trace records the device it ran on: export on the device the TorchScript file 
 import logging
 import os
 import warnings
-from typing import Dict, Iterable, Sequence, Tuple
+from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
 from torch import nn
+
+from alphafree_d2.data.io import TRIMAP_BG_BELOW, TRIMAP_FG_FROM
 
 from .vit_shapes import size_generic_vit
 
 __all__ = [
     "MattingExportModule",
     "random_images",
+    "random_trimaps",
+    "snap_trimaps",
     "export_torchscript",
     "export_onnx",
     "compare_torchscript",
@@ -58,8 +66,11 @@ class MattingExportModule(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """(B, 3, H, W) uint8 or float 0-255 -> alpha (B, 1, H, W) float32 in [0, 1]."""
+    def forward(
+        self, images: torch.Tensor, trimaps: Optional[torch.Tensor] = None
+    ) -> torch.Tensor:
+        """(B, 3, H, W) uint8 or float 0-255 [, (B, 1, H, W) trimaps uint8 or float 0-255]
+        -> alpha (B, 1, H, W) float32 in [0, 1]."""
         x = images.float()
         b, h, w = x.shape[0], x.shape[2], x.shape[3]
         d = self.model.size_divisibility
@@ -67,7 +78,23 @@ class MattingExportModule(nn.Module):
         mean = self.model.pixel_mean.view(1, 3, 1, 1)
         x = torch.cat([x, mean.expand(b, 3, hp - h, w)], dim=2)
         x = torch.cat([x, mean.expand(b, 3, hp, wp - w)], dim=3)
-        return self.model.predict_alpha(x)[:, :, :h, :w]
+        t = None
+        if self.model.trimap_input:
+            if trimaps is None:
+                raise ValueError("this model is trimap-guided: export and call it with a trimap")
+            t = snap_trimaps(trimaps)
+            t = torch.cat([t, t.new_zeros(b, 1, hp - h, w)], dim=2)
+            t = torch.cat([t, t.new_zeros(b, 1, hp, wp - w)], dim=3)
+        return self.model.predict_alpha(x, t)[:, :, :h, :w]
+
+
+def snap_trimaps(trimaps: torch.Tensor) -> torch.Tensor:
+    """Trimaps 0-255 (any dtype) -> float32 {0, 0.5, 1} with the thresholds of
+    :func:`alphafree_d2.data.io.snap_trimap` (< 85 background, >= 170 foreground)."""
+    t = trimaps.float()
+    half = torch.full_like(t, 0.5)
+    fg_or_unknown = torch.where(t >= TRIMAP_FG_FROM, torch.ones_like(t), half)
+    return torch.where(t < TRIMAP_BG_BELOW, torch.zeros_like(t), fg_or_unknown)
 
 
 def random_images(shape: Tuple[int, int], dtype=torch.uint8, device="cpu", batch=1, seed=0):
@@ -77,8 +104,34 @@ def random_images(shape: Tuple[int, int], dtype=torch.uint8, device="cpu", batch
     return x.to(device=device, dtype=dtype)
 
 
-def export_torchscript(model, path: str, example: torch.Tensor):
-    """Trace :class:`MattingExportModule` of ``model`` (eval mode) on ``example`` and save it.
+def random_trimaps(shape: Tuple[int, int], dtype=torch.uint8, device="cpu", batch=1, seed=0):
+    """Seeded random (batch, 1, H, W) trimaps with values {0, 128, 255}, as ``dtype``: a
+    background left part, a foreground right part and an unknown band between, with random
+    unknown pixels sprinkled over all of it."""
+    g = torch.Generator().manual_seed(seed)
+    h, w = shape
+    columns = torch.arange(w).view(1, 1, 1, w).expand(batch, 1, h, w)
+    t = torch.full((batch, 1, h, w), 128, dtype=torch.uint8)
+    t[columns < w // 3] = 0
+    t[columns >= 2 * w // 3] = 255
+    t[torch.rand((batch, 1, h, w), generator=g) < 0.1] = 128
+    return t.to(device=device, dtype=dtype)
+
+
+def _examples(model, example, trimap_example):
+    if not model.trimap_input:
+        return (example,)
+    if trimap_example is None:
+        size = tuple(example.shape[-2:])
+        trimap_example = random_trimaps(size, example.dtype, example.device, example.shape[0])
+    return (example, trimap_example)
+
+
+def export_torchscript(
+    model, path: str, example: torch.Tensor, trimap_example: Optional[torch.Tensor] = None
+):
+    """Trace :class:`MattingExportModule` of ``model`` (eval mode) on ``example`` (and, for a
+    trimap-guided model, ``trimap_example``; default :func:`random_trimaps`) and save it.
 
     Tracer warnings about Python booleans from ``predict_alpha``'s padding branch are expected
     (that branch is always "no padding" behind the wrapper); they are logged, not hidden.
@@ -91,7 +144,7 @@ def export_torchscript(model, path: str, example: torch.Tensor):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", torch.jit.TracerWarning)
         with torch.no_grad(), size_generic_vit(model):
-            traced = torch.jit.trace(wrapper, example)
+            traced = torch.jit.trace(wrapper, _examples(model, example, trimap_example))
     seen = set()
     for w in caught:
         if not issubclass(w.category, torch.jit.TracerWarning):
@@ -105,9 +158,15 @@ def export_torchscript(model, path: str, example: torch.Tensor):
 
 
 def export_onnx(
-    model, path: str, example: torch.Tensor, opset: int = 18, exporter: str = "dynamo"
+    model,
+    path: str,
+    example: torch.Tensor,
+    opset: int = 18,
+    exporter: str = "dynamo",
+    trimap_example: Optional[torch.Tensor] = None,
 ) -> None:
-    """Export :class:`MattingExportModule` of ``model`` to ONNX with dynamic batch/height/width.
+    """Export :class:`MattingExportModule` of ``model`` to ONNX with dynamic batch/height/width
+    (inputs "image" and, for a trimap-guided model, "trimap"; output "alpha").
 
     Args:
         exporter: "dynamo" (``torch.onnx.export(dynamo=True)``, torch.export-based, torch's
@@ -121,37 +180,52 @@ def export_onnx(
         raise ValueError(f"exporter must be one of {ONNX_EXPORTERS}, got {exporter!r}")
     wrapper = MattingExportModule(model).eval()
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    common = dict(input_names=["image"], output_names=["alpha"], opset_version=opset)
+    examples = _examples(model, example, trimap_example)
+    names = ["image", "trimap"][: len(examples)]
+    common = dict(input_names=names, output_names=["alpha"], opset_version=opset)
     # Protobuf files are limited to 2 GB: larger models keep their weights in a .data file.
     weight_bytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
     with torch.no_grad(), size_generic_vit(model):
         if exporter == "dynamo":
             from torch.export import Dim
 
+            # Image and trimap share one batch, height and width.
+            batch, height, width = Dim("batch"), Dim("height"), Dim("width")
+            dims = {0: batch, 2: height, 3: width}
             torch.onnx.export(
                 wrapper,
-                (example,),
+                examples,
                 path,
                 dynamo=True,
                 external_data=weight_bytes > 1.5 * 2**30,
-                dynamic_shapes=({0: Dim.DYNAMIC, 2: Dim.DYNAMIC, 3: Dim.DYNAMIC},),
+                dynamic_shapes=tuple(dims for _ in examples),
                 **common,
             )
         else:
             axes = {0: "batch", 2: "height", 3: "width"}
             torch.onnx.export(
                 wrapper,
-                (example,),
+                examples,
                 path,
                 dynamo=False,
-                dynamic_axes={"image": axes, "alpha": axes},
+                dynamic_axes={**{name: axes for name in names}, "alpha": axes},
                 **common,
             )
 
 
-def _reference(model, images):
+def _inputs(model, size, dtype, device, batch, seed):
+    """Random images [and trimaps] of ``size`` for a comparison."""
+    images = random_images(tuple(size), dtype, device, batch=batch, seed=seed)
+    if not model.trimap_input:
+        return (images,)
+    return images, random_trimaps(tuple(size), dtype, device, batch=batch, seed=seed)
+
+
+def _reference(model, images, trimaps=None):
     with torch.no_grad():
-        return model.predict_alpha(images.float())
+        return model.predict_alpha(
+            images.float(), None if trimaps is None else snap_trimaps(trimaps)
+        )
 
 
 def compare_torchscript(
@@ -165,10 +239,10 @@ def compare_torchscript(
     device = model.pixel_mean.device
     diffs = {}
     for i, size in enumerate(sizes):
-        images = random_images(tuple(size), dtype, device, batch=batch, seed=i + 1)
+        inputs = _inputs(model, size, dtype, device, batch, i + 1)
         with torch.no_grad():
-            out = traced(images)
-        ref = _reference(model, images)
+            out = traced(*inputs)
+        ref = _reference(model, *inputs)
         if out.shape != ref.shape:
             raise RuntimeError(f"TorchScript output {tuple(out.shape)} != {tuple(ref.shape)}")
         diffs[f"{size[0]}x{size[1]}"] = float((out - ref).abs().max())
@@ -188,9 +262,10 @@ def compare_onnx(
     session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
     diffs = {}
     for i, size in enumerate(sizes):
-        images = random_images(tuple(size), dtype, torch.device("cpu"), batch=batch, seed=i + 1)
-        (out,) = session.run(["alpha"], {"image": images.numpy()})
-        ref = _reference(model, images.to(model.pixel_mean.device)).cpu().numpy()
+        inputs = _inputs(model, size, dtype, torch.device("cpu"), batch, i + 1)
+        feed = dict(zip(["image", "trimap"], (x.numpy() for x in inputs)))
+        (out,) = session.run(["alpha"], feed)
+        ref = _reference(model, *(x.to(model.pixel_mean.device) for x in inputs)).cpu().numpy()
         if out.shape != ref.shape:
             raise RuntimeError(f"ONNX output {out.shape} != {ref.shape} for input {size}")
         diffs[f"{size[0]}x{size[1]}"] = float(np.abs(out - ref).max())

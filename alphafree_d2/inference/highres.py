@@ -38,10 +38,12 @@ import logging
 import math
 from dataclasses import dataclass
 
+import torch
 from torch.nn import functional as F
 
-from ..modeling.decoder import DetailCapture
+from ..modeling.decoder import decode_tiled
 
+# decode_tiled lives with the decoder (alphafree_d2.modeling.decoder); re-exported here.
 __all__ = ["HighResolutionPolicy", "predict_alpha_highres", "decode_tiled"]
 
 logger = logging.getLogger(__name__)
@@ -84,15 +86,6 @@ class HighResolutionPolicy:
         return int(self.max_megapixels * 1e6)
 
 
-def _normalize_and_pad(model, images):
-    """(B, 3, H, W) 0-255 -> normalised and zero-padded to ``model.size_divisibility``, as in
-    ``predict_alpha``."""
-    h, w = images.shape[-2:]
-    d = model.size_divisibility
-    x = (images - model.pixel_mean) / model.pixel_std
-    return F.pad(x, (0, (d - w % d) % d, 0, (d - h % d) % d))
-
-
 def _budget_size(height, width, max_pixels, multiple):
     """(h, w) with about ``max_pixels`` pixels, the aspect ratio of (height, width), each a
     multiple of ``multiple`` (at least one multiple)."""
@@ -106,66 +99,42 @@ def _resize(x, size):
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=True)
 
 
-def _tile_starts(length, tile):
-    return list(range(0, length, tile))
+def _resize_trimap(trimap, size):
+    """(B, 1, H, W) trimap in {0, 0.5, 1} -> ``size`` by nearest neighbour (values kept)."""
+    return F.interpolate(trimap, size=size, mode="nearest-exact")
 
 
-def decode_tiled(decoder: DetailCapture, features, images, tile_size=1536, tile_margin=64):
-    """Run a :class:`DetailCapture` decoder over overlapping tiles.
-
-    Args:
-        decoder: the decoder; ``len(decoder.conv_stream)`` stride-2 stages (s = 2^stages).
-        features: dict with ``decoder.in_feature``: (B, C, h, w), any h, w: it is resized
-            (bilinear) to the decoder's coarsest grid (H / s, W / s) once, as the decoder would.
-        images: (B, 3, H, W) normalised images, H and W multiples of s.
-        tile_size, tile_margin: kept tile side and discarded context, multiples of s.
-
-    Returns:
-        alpha (B, 1, H, W) in [0, 1]; equal to ``decoder(features, images)`` when the margin
-        covers the decoder's receptive field (up to float rounding).
-    """
-    h, w = images.shape[-2:]
-    s = 2 ** len(decoder.conv_stream)
-    if h % s or w % s or tile_size % s or tile_margin % s:
-        raise ValueError(
-            f"decode_tiled needs the image size {h}x{w}, tile_size {tile_size} and tile_margin "
-            f"{tile_margin} to be multiples of the decoder stride {s}"
-        )
-    if h <= tile_size + 2 * tile_margin and w <= tile_size + 2 * tile_margin:
-        return decoder(features, images)
-    coarse = F.interpolate(
-        features[decoder.in_feature], size=(h // s, w // s), mode="bilinear", align_corners=False
-    )
-    alpha = images.new_empty((images.shape[0], 1, h, w))
-    for y0 in _tile_starts(h, tile_size):
-        for x0 in _tile_starts(w, tile_size):
-            y1, x1 = min(y0 + tile_size, h), min(x0 + tile_size, w)
-            ey0, ex0 = max(y0 - tile_margin, 0), max(x0 - tile_margin, 0)
-            ey1, ex1 = min(y1 + tile_margin, h), min(x1 + tile_margin, w)
-            # The decoder's own resize of an already (h/s, w/s)-sized crop is the identity.
-            crop = {decoder.in_feature: coarse[:, :, ey0 // s : ey1 // s, ex0 // s : ex1 // s]}
-            out = decoder(crop, images[:, :, ey0:ey1, ex0:ex1])
-            alpha[:, :, y0:y1, x0:x1] = out[:, :, y0 - ey0 : y1 - ey0, x0 - ex0 : x1 - ex0]
-    return alpha
+def _resize_input(x, size, image_channels=3):
+    """Network input (image channels [+ trimap]) -> ``size``: the image bilinear and
+    antialiased, the trimap by nearest neighbour."""
+    small = _resize(x[:, :image_channels], size)
+    if x.shape[1] == image_channels:
+        return small
+    return torch.cat([small, _resize_trimap(x[:, image_channels:], size)], dim=1)
 
 
-def predict_alpha_highres(model, images, policy: HighResolutionPolicy = HighResolutionPolicy()):
+def predict_alpha_highres(
+    model, images, policy: HighResolutionPolicy = HighResolutionPolicy(), trimaps=None
+):
     """Alpha for images of any size under ``policy`` (see the module docstring).
 
     Args:
         model: a :class:`~alphafree_d2.modeling.meta_arch.ViTMatte` in eval mode.
         images: (B, 3, H, W) float tensor, 0-255, ``model.input_format`` channel order, on the
             model's device.
+        trimaps: (B, 1, H, W) float tensor in {0, 0.5, 1}, for a trimap-guided model
+            (``model.trimap_input``). The downscaled copy for the ViT gets it resized by nearest
+            neighbour; the known regions of the output come from the full-resolution trimap.
 
     Returns:
         alpha (B, 1, H, W) float tensor in [0, 1].
     """
     h, w = images.shape[-2:]
     if h * w <= policy.max_pixels:
-        return model.predict_alpha(images)
+        return model.predict_alpha(images, trimaps)
     d = model.size_divisibility
     mode = policy.mode
-    if mode == "guided" and not isinstance(model.decoder, DetailCapture):
+    if mode == "guided" and not model.supports_tiled_decoding:
         logger.warning(
             f"{type(model.decoder).__name__} is not a DetailCapture decoder: the guided "
             f"high-resolution mode needs a decoder that resizes the backbone feature to its own "
@@ -173,11 +142,13 @@ def predict_alpha_highres(model, images, policy: HighResolutionPolicy = HighReso
         )
         mode = "resize"
     if mode == "resize":
-        small = _resize(images, _budget_size(h, w, policy.max_pixels, 1))
-        alpha = model.predict_alpha(small)
-        return F.interpolate(alpha, size=(h, w), mode="bilinear", align_corners=False).clamp(0, 1)
-    x = _normalize_and_pad(model, images)
-    small = _resize(x, _budget_size(*x.shape[-2:], policy.max_pixels, d))
-    features = model.backbone(small)
-    alpha = decode_tiled(model.decoder, features, x, policy.tile_size, policy.tile_margin)
-    return alpha[:, :, :h, :w]
+        size = _budget_size(h, w, policy.max_pixels, 1)
+        small_trimaps = None if trimaps is None else _resize_trimap(trimaps, size)
+        alpha = model.predict_alpha(_resize(images, size), small_trimaps)
+        alpha = F.interpolate(alpha, size=(h, w), mode="bilinear", align_corners=False)
+        return model.known_regions(alpha.clamp(0, 1), trimaps)
+    x, _ = model.preprocess(images, trimaps)
+    small = _resize_input(x, _budget_size(*x.shape[-2:], policy.max_pixels, d))
+    features = model.encode(small)
+    alpha = model.decode(features, x, tile_size=policy.tile_size, tile_margin=policy.tile_margin)
+    return model.known_regions(alpha[:, :, :h, :w], x)

@@ -11,6 +11,7 @@ import torch
 from detectron2.config import instantiate
 
 from ..checkpoint.matting_checkpointer import CheckpointError, MattingCheckpointer
+from ..data.io import snap_trimap
 from ..utils.device import resolve_device
 from .highres import HighResolutionPolicy, predict_alpha_highres
 
@@ -106,6 +107,9 @@ class MattingPredictor:
         predictor = MattingPredictor(cfg, "output/am2k_ddc/model_final.pth")
         alpha = predictor(read_image("photo.jpg"))  # (H, W) float32 in [0, 1]
 
+        # a trimap-guided model (configs/*_trimap.py) also takes the trimap:
+        alpha = predictor(read_image("photo.jpg"), read_trimap("photo_trimap.png"))
+
     Args:
         cfg: a LazyConfig with ``model`` (and ``train.init_checkpoint`` when ``checkpoint`` is
             None).
@@ -127,25 +131,68 @@ class MattingPredictor:
         self.policy = policy if policy is not None else HighResolutionPolicy()
         self.input_format = self.model.input_format
 
-    def __call__(self, image: np.ndarray) -> np.ndarray:
+    @property
+    def trimap_input(self) -> bool:
+        """Whether the model is trimap-guided (then every call needs a trimap)."""
+        return self.model.trimap_input
+
+    def __call__(self, image: np.ndarray, trimap: Optional[np.ndarray] = None) -> np.ndarray:
         """
         Args:
             image: uint8 numpy array, (H, W, 3) in RGB order, (H, W) grayscale or (H, W, 4)
                 RGBA (the alpha channel is ignored). The model's ``input_format`` (RGB or BGR)
                 is applied internally.
+            trimap: for a trimap-guided model only (and then required): uint8 (H, W) with
+                0 background, 128 unknown, 255 foreground (other values are snapped as
+                :func:`~alphafree_d2.data.io.read_trimap` does), at the image's size.
 
         Returns:
-            alpha: float32 numpy array (H, W) in [0, 1], 1 = foreground.
+            alpha: float32 numpy array (H, W) in [0, 1], 1 = foreground. For a trimap-guided
+            model it equals the trimap where that is known (0 or 255).
         """
         image = self._as_rgb(image)
+        trimap = self._check_trimap(trimap, image.shape[:2])
         if self.input_format == "BGR":
             image = image[:, :, ::-1]
         tensor = torch.from_numpy(np.ascontiguousarray(image)).to(self.device)
         tensor = tensor.permute(2, 0, 1)[None]
         tensor = tensor.to(torch.float32, memory_format=torch.contiguous_format)
+        if trimap is not None:
+            label = np.full(trimap.shape, 0.5, dtype=np.float32)
+            label[trimap == 0] = 0.0
+            label[trimap == 255] = 1.0
+            trimap = torch.from_numpy(label)[None, None].to(self.device)
         with torch.inference_mode():
-            alpha = predict_alpha_highres(self.model, tensor, self.policy)
+            alpha = predict_alpha_highres(self.model, tensor, self.policy, trimap)
         return alpha[0, 0].clamp(0.0, 1.0).float().cpu().numpy()
+
+    def _check_trimap(self, trimap, size):
+        if not self.trimap_input:
+            if trimap is not None:
+                raise ValueError(
+                    "this model is automatic (model.trimap_input=False) and takes no trimap; "
+                    "use a trimap-guided config (configs/*_trimap.py) and its checkpoint"
+                )
+            return None
+        if trimap is None:
+            raise ValueError(
+                "this model is trimap-guided (model.trimap_input=True): pass the trimap too, "
+                "predictor(image, trimap) (tools/predict.py --trimap PATH_OR_DIR); uint8 (H, W) "
+                "with 0 background, 128 unknown, 255 foreground"
+            )
+        trimap = np.asarray(trimap)
+        if trimap.ndim == 3 and trimap.shape[2] in (1, 3, 4):
+            trimap = trimap[:, :, 0]
+        if trimap.dtype != np.uint8 or trimap.ndim != 2:
+            raise ValueError(
+                f"expected a uint8 trimap of shape (H, W), got {trimap.dtype} {trimap.shape}"
+            )
+        if trimap.shape != tuple(size):
+            raise ValueError(
+                f"the trimap is {trimap.shape[1]}x{trimap.shape[0]} (WxH) but the image is "
+                f"{size[1]}x{size[0]}: they must have the same size"
+            )
+        return snap_trimap(trimap)
 
     @staticmethod
     def _as_rgb(image):

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["DetailCapture"]
+__all__ = ["DetailCapture", "decode_tiled"]
 
 
 def _conv_bn_relu(in_channels, out_channels, stride):
@@ -88,3 +88,46 @@ class DetailCapture(nn.Module):
             x = F.interpolate(x, size=skip.shape[-2:], mode="bilinear", align_corners=False)
             x = block(torch.cat([skip, x], dim=1))
         return torch.sigmoid(self.head(x))
+
+
+def _tile_starts(length, tile):
+    return list(range(0, length, tile))
+
+
+def decode_tiled(decoder: DetailCapture, features, images, tile_size=1536, tile_margin=64):
+    """Run a :class:`DetailCapture` decoder over overlapping tiles.
+
+    Args:
+        decoder: the decoder; ``len(decoder.conv_stream)`` stride-2 stages (s = 2^stages).
+        features: dict with ``decoder.in_feature``: (B, C, h, w), any h, w: it is resized
+            (bilinear) to the decoder's coarsest grid (H / s, W / s) once, as the decoder would.
+        images: (B, C, H, W) normalised network input (image [+ trimap]), H and W multiples of s.
+        tile_size, tile_margin: kept tile side and discarded context, multiples of s.
+
+    Returns:
+        alpha (B, 1, H, W) in [0, 1]; equal to ``decoder(features, images)`` when the margin
+        covers the decoder's receptive field (up to float rounding).
+    """
+    h, w = images.shape[-2:]
+    s = 2 ** len(decoder.conv_stream)
+    if h % s or w % s or tile_size % s or tile_margin % s:
+        raise ValueError(
+            f"decode_tiled needs the image size {h}x{w}, tile_size {tile_size} and tile_margin "
+            f"{tile_margin} to be multiples of the decoder stride {s}"
+        )
+    if h <= tile_size + 2 * tile_margin and w <= tile_size + 2 * tile_margin:
+        return decoder(features, images)
+    coarse = F.interpolate(
+        features[decoder.in_feature], size=(h // s, w // s), mode="bilinear", align_corners=False
+    )
+    alpha = images.new_empty((images.shape[0], 1, h, w))
+    for y0 in _tile_starts(h, tile_size):
+        for x0 in _tile_starts(w, tile_size):
+            y1, x1 = min(y0 + tile_size, h), min(x0 + tile_size, w)
+            ey0, ex0 = max(y0 - tile_margin, 0), max(x0 - tile_margin, 0)
+            ey1, ex1 = min(y1 + tile_margin, h), min(x1 + tile_margin, w)
+            # The decoder's own resize of an already (h/s, w/s)-sized crop is the identity.
+            crop = {decoder.in_feature: coarse[:, :, ey0 // s : ey1 // s, ex0 // s : ex1 // s]}
+            out = decoder(crop, images[:, :, ey0:ey1, ex0:ex1])
+            alpha[:, :, y0:y1, x0:x1] = out[:, :, y0 - ey0 : y1 - ey0, x0 - ex0 : x1 - ex0]
+    return alpha
