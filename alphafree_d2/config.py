@@ -26,6 +26,9 @@ def add_alphafree_config(cfg):
     cfg.MODEL.PIXEL_MEAN = [123.675, 116.28, 103.53]
     cfg.MODEL.PIXEL_STD = [58.395, 57.12, 57.375]
     cfg.MODEL.SIZE_DIVISIBILITY = 32
+    cfg.MODEL.VITMATTE = CN()
+    # Trimap-guided mode: the trimap is a 4th input channel of the ViT and the detail stream.
+    cfg.MODEL.VITMATTE.TRIMAP_INPUT = False
     cfg.INPUT.FORMAT = "RGB"
 
     # detectron2's ViT (modeling/backbone.py); global attention in blocks 2, 5, 8, 11.

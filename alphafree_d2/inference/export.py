@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from alphafree_d2.data.io import TRIMAP_BG_BELOW, TRIMAP_FG_FROM
+from ..data.io import TRIMAP_BG_BELOW, TRIMAP_FG_FROM
 
 from .vit_shapes import size_generic_vit
 

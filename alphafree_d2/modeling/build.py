@@ -25,10 +25,16 @@ def build_matting_decoder(cfg, input_shape: Dict[str, ShapeSpec]) -> DetailCaptu
     return DetailCapture(
         shape.channels,
         in_feature=name,
-        image_channels=len(cfg.MODEL.PIXEL_MEAN),
+        image_channels=matting_input_channels(cfg),
         conv_channels=list(cfg.MODEL.MATTING_DECODER.CONV_CHANNELS),
         fusion_channels=list(cfg.MODEL.MATTING_DECODER.FUSION_CHANNELS),
     )
+
+
+def matting_input_channels(cfg) -> int:
+    """Channels of the network input: the image's (``len(MODEL.PIXEL_MEAN)``), plus one for the
+    trimap in trimap-guided mode (``MODEL.VITMATTE.TRIMAP_INPUT``)."""
+    return len(cfg.MODEL.PIXEL_MEAN) + int(cfg.MODEL.VITMATTE.TRIMAP_INPUT)
 
 
 def build_matting_criterion(cfg) -> MattingCriterion:

@@ -8,9 +8,10 @@ from torch.nn import functional as F
 
 from detectron2.config import configurable
 from detectron2.modeling import META_ARCH_REGISTRY, build_backbone
+from detectron2.layers import ShapeSpec
 from detectron2.structures import ImageList
 
-from .build import build_matting_criterion, build_matting_decoder
+from .build import build_matting_criterion, build_matting_decoder, matting_input_channels
 from .decoder import DetailCapture, decode_tiled
 
 __all__ = ["ViTMatte"]
@@ -104,7 +105,7 @@ class ViTMatte(nn.Module):
     @classmethod
     def from_config(cls, cfg):
         # yacs configs (detectron2's `build_model(cfg)`), keys from `add_alphafree_config`.
-        backbone = build_backbone(cfg)
+        backbone = build_backbone(cfg, ShapeSpec(channels=matting_input_channels(cfg)))
         return {
             "backbone": backbone,
             "decoder": build_matting_decoder(cfg, backbone.output_shape()),
@@ -113,6 +114,7 @@ class ViTMatte(nn.Module):
             "pixel_std": cfg.MODEL.PIXEL_STD,
             "input_format": cfg.INPUT.FORMAT,
             "size_divisibility": cfg.MODEL.SIZE_DIVISIBILITY,
+            "trimap_input": cfg.MODEL.VITMATTE.TRIMAP_INPUT,
         }
 
     @property

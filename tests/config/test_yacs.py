@@ -1,5 +1,7 @@
 """yacs configs: add_alphafree_config describes the LazyConfig model, built through detectron2."""
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -19,8 +21,6 @@ def _cfg():
 
 
 def test_yacs_defaults_build_the_lazyconfig_model():
-    from pathlib import Path
-
     lazy = LazyConfig.load(str(Path(__file__).resolve().parents[2] / "configs/common/model.py"))
     expected = instantiate(lazy.model)
     model = build_model(_cfg())
@@ -45,6 +45,29 @@ def test_backbone_is_built_through_the_registry():
     model.eval()
     with torch.no_grad():
         assert model.predict_alpha(x).shape == (1, 1, 64, 64)
+
+
+def test_trimap_input_builds_the_trimap_guided_model():
+    lazy = LazyConfig.load(
+        str(Path(__file__).resolve().parents[2] / "configs/demo_ddc_trimap.py")
+    )
+    cfg = _cfg()
+    cfg.MODEL.VITMATTE.TRIMAP_INPUT = True
+    cfg.MODEL.VIT.DEPTH, cfg.MODEL.VIT.EMBED_DIM, cfg.MODEL.VIT.NUM_HEADS = 2, 64, 2
+    cfg.MODEL.VIT.WINDOW_BLOCK_INDEXES, cfg.MODEL.VIT.RESIDUAL_BLOCK_INDEXES = [0], [1]
+    model = build_model(cfg)
+    assert model.trimap_input and lazy.model.trimap_input
+    assert model.backbone.patch_embed.proj.in_channels == 4
+    model.eval()
+    image = torch.randint(0, 256, (3, 64, 64), dtype=torch.uint8)
+    trimap = torch.full((1, 64, 64), 0.5)
+    trimap[:, :16] = 0.0
+    trimap[:, -16:] = 1.0
+    with torch.no_grad():
+        (out,) = model([{"image": image, "trimap": trimap}])
+    alpha = out["alpha"]
+    assert alpha.shape == (1, 64, 64)
+    assert torch.all(alpha[:, :16] == 0) and torch.all(alpha[:, -16:] == 1)
 
 
 def test_loss_names_and_weights_must_pair_up():
