@@ -21,7 +21,7 @@ import sys
 from detectron2.config import LazyConfig
 from detectron2.utils.logger import setup_logger
 
-from alphafree_d2.checkpoint.matting_checkpointer import CheckpointError
+from alphafree_d2.checkpoint.matting_checkpointer import PARTIAL_CHECKPOINT_FLAG, CheckpointError
 from alphafree_d2.data.io import read_image
 from alphafree_d2.inference.batch import collect_inputs, plan_jobs, run_jobs
 from alphafree_d2.inference.foreground import parse_color
@@ -62,6 +62,11 @@ def get_parser():
         "resize: all on the downscaled copy, alpha upsampled",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        PARTIAL_CHECKPOINT_FLAG,
+        action="store_true",
+        help="predict even with a checkpoint that leaves model weights random or mismatched",
+    )
     parser.add_argument(
         "opts",
         nargs=argparse.REMAINDER,
@@ -112,7 +117,12 @@ def main(argv=None) -> int:
     if args.overwrite or any(job.missing_outputs() for job in jobs):
         policy = HighResolutionPolicy(max_megapixels=args.max_megapixels, mode=args.highres)
         try:
-            predictor = MattingPredictor(cfg, device=args.device, policy=policy)
+            predictor = MattingPredictor(
+                cfg,
+                device=args.device,
+                policy=policy,
+                allow_partial_checkpoint=args.allow_partial_checkpoint,
+            )
         except CheckpointError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2
