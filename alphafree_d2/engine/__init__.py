@@ -1,4 +1,5 @@
 """Training: the trainer, epoch-based schedules and what the train script wires together."""
+from .config_checks import ConfigError, apply_overrides, check_config
 from .defaults import (
     build_ddp_model,
     build_hooks,
