@@ -13,6 +13,7 @@ evaluator}``, ``optimizer``, ``lr_multiplier`` and ``train``. Schedules are in e
 into ``OUTPUT/eval/<checkpoint>-<dataset>/`` and refuses a checkpoint that leaves model weights
 random (``--allow-partial-checkpoint`` evaluates it anyway).
 """
+
 import logging
 import warnings
 

@@ -1,5 +1,6 @@
 """Checkpointing that survives being killed mid-write, reads files without running code from
 them, explains bad files and refuses incomplete ones where a complete model is needed."""
+
 import logging
 import os
 from collections import Counter
@@ -143,7 +144,7 @@ class MattingCheckpointer(DetectionCheckpointer):
         with self.path_manager.open(filename, "rb") as f:
             data = load_torch_weights(f)
         if "model_state" not in data:
-            raise ValueError(f"pycls checkpoints must contain 'model_state'")
+            raise ValueError("pycls checkpoints must contain 'model_state'")
         model = {
             k: v for k, v in data["model_state"].items() if not k.endswith("num_batches_tracked")
         }
@@ -184,7 +185,9 @@ def load_trained_weights(model, path, *, allow_partial=False):
     missing = [
         k
         for k in incompatible.missing_keys
-        if k not in wrong and not k.startswith("criterion.") and not k.endswith("num_batches_tracked")
+        if k not in wrong
+        and not k.startswith("criterion.")
+        and not k.endswith("num_batches_tracked")
     ]
     unexpected = [k for k in incompatible.unexpected_keys if not k.startswith("criterion.")]
     problems = []

@@ -6,6 +6,7 @@ Weights never need that: detectron2's ``.pkl`` formats (its model zoo's ``{"mode
 "__author__": ...}`` and Detectron/Caffe2's ``{"blobs": ...}``) hold only dicts, lists, strings,
 numbers and numpy arrays, and PyTorch files are read with ``torch.load(weights_only=True)``.
 """
+
 import pickle
 import re
 

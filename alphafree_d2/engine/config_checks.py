@@ -13,6 +13,7 @@ error about something else.
   epochs, iterations, periods, learning rate; finite loss weights. They are checked on the
   final config, so values from the config file itself are checked too.
 """
+
 import difflib
 import inspect
 import math
@@ -91,7 +92,12 @@ def check_config(cfg):
         expect(key, _select(cfg, key), ok, what)
     if _select(cfg, "train.max_iter") is None:
         epochs = _select(cfg, "train.epochs")
-        expect("train.epochs", epochs, _positive_number, "a number of epochs > 0 (or set train.max_iter)")
+        expect(
+            "train.epochs",
+            epochs,
+            _positive_number,
+            "a number of epochs > 0 (or set train.max_iter)",
+        )
     losses = _select(cfg, "model.criterion.losses")
     if OmegaConf.is_dict(losses):
         for name in losses:

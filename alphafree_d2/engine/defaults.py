@@ -1,6 +1,7 @@
 """What ``tools/lazyconfig_train_net.py`` wires together: its arguments, device threads,
 output-folder safety, the ``--eval-only`` folder, the trainer and its hooks. Kept here so the
 script stays a thin detectron2-style entry point."""
+
 import logging
 import os
 from urllib.parse import urlparse
@@ -95,7 +96,9 @@ def check_init_checkpoint(cfg, will_resume):
     """Fail at once (before building data or model) when the initial weights are missing."""
     path = cfg.train.init_checkpoint
     if path and not will_resume and "://" not in path and not os.path.isfile(path):
-        raise CheckpointError(f"train.init_checkpoint={path} does not exist.\n{INIT_CHECKPOINT_HINT}")
+        raise CheckpointError(
+            f"train.init_checkpoint={path} does not exist.\n{INIT_CHECKPOINT_HINT}"
+        )
 
 
 def eval_output_dir(cfg):

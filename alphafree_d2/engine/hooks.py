@@ -9,6 +9,7 @@ have been killed while writing a checkpoint. ``--resume`` redoes the iterations 
 - :class:`PeriodicCheckpointer` removes the temporary files of interrupted checkpoint writes and
   counts the checkpoints already in the folder towards ``max_to_keep``.
 """
+
 import json
 import logging
 import os

@@ -1,5 +1,6 @@
 """MattingCheckpointer: atomic saves that survive interruption, loading without running code
 from the file, checked loading of trained models, and clear errors."""
+
 import os
 import pickle
 from collections import OrderedDict
@@ -121,10 +122,18 @@ def test_trained_weights_must_cover_the_model(tmp_path, caplog):
     assert torch.equal(target.decoder[1].weight, full.decoder[1].weight)
 
     backbone_only = tmp_path / "backbone.pth"
-    torch.save({"model": {k: v for k, v in state.items() if k.startswith("backbone.")}}, backbone_only)
-    with pytest.raises(CheckpointError, match=r"backbone.pth.*lacks 4 weights.*decoder.0 \(2\), decoder.1 \(2\).*--allow-partial-checkpoint"):
+    torch.save(
+        {"model": {k: v for k, v in state.items() if k.startswith("backbone.")}}, backbone_only
+    )
+    with pytest.raises(
+        CheckpointError,
+        match=r"backbone.pth.*lacks 4 weights.*decoder.0 \(2\), decoder.1 \(2\).*--allow-partial-checkpoint",
+    ):
         load_trained_weights(_TwoParts(), str(backbone_only))
-    with pytest.raises(CheckpointError, match=r"differ in shape.*backbone \(2\).*backbone.weight: \(3, 3\) in the checkpoint, \(4, 3\)"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"differ in shape.*backbone \(2\).*backbone.weight: \(3, 3\) in the checkpoint, \(4, 3\)",
+    ):
         load_trained_weights(_TwoParts(width=4), str(path))
     extra = tmp_path / "extra.pth"
     torch.save({"model": {**state, "head.weight": torch.zeros(1)}}, extra)

@@ -6,6 +6,7 @@ a deterministic stand-in for ``kill -9`` (no clean-up, no flush, exit status 137
 The hook runs after every other hook of that iteration (checkpoint, writers), as a kill landing
 between two iterations would.
 """
+
 import importlib.util
 import os
 import sys

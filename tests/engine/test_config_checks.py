@@ -1,5 +1,6 @@
 """Config overrides and settings are checked: unknown keys, wrong types and impossible values
 stop at once with the name of the setting (alphafree_d2.engine.config_checks)."""
+
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,9 @@ def test_valid_overrides_apply(cfg):
     ],
 )
 def test_unknown_key_names_the_closest(cfg, override, closest):
-    with pytest.raises(ConfigError, match=f"no setting '{override.split('=')[0]}'; did you mean '{closest}'"):
+    with pytest.raises(
+        ConfigError, match=f"no setting '{override.split('=')[0]}'; did you mean '{closest}'"
+    ):
         apply_overrides(cfg, [override])
 
 

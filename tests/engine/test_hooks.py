@@ -1,4 +1,5 @@
 """alphafree_d2.engine.hooks: the records a resumed run redoes are dropped from metrics.json."""
+
 import json
 
 from alphafree_d2.engine.hooks import drop_records_from

@@ -3,6 +3,7 @@ cleanly after a crash, --eval-only in its own folder, config mistakes, two GLOO 
 "machines". A tiny model on the built-in demo data. Crashes are simulated deterministically
 (tests/engine/crashing_train_net.py exits right after a chosen iteration), never by timing a kill.
 """
+
 import hashlib
 import json
 import socket
@@ -42,7 +43,9 @@ def run(*args, check=True, timeout=600, crash_after=None):
         cwd=ROOT,
     )
     if check and done.returncode != (0 if crash_after is None else 137):
-        raise AssertionError(f"exit {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
+        raise AssertionError(
+            f"exit {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+        )
     return done
 
 
@@ -126,7 +129,12 @@ def test_eval_only_refuses_a_partial_checkpoint(trained, tmp_path):
     state = torch.load(out / "model_final.pth", weights_only=True)["model"]
     backbone = tmp_path / "backbone_only.pth"
     torch.save({"model": {k: v for k, v in state.items() if k.startswith("backbone.")}}, backbone)
-    args = ["--eval-only", *TINY, f"train.init_checkpoint={backbone}", f"train.output_dir={tmp_path}"]
+    args = [
+        "--eval-only",
+        *TINY,
+        f"train.init_checkpoint={backbone}",
+        f"train.output_dir={tmp_path}",
+    ]
     done = run(*args, check=False)
     assert done.returncode != 0
     assert "backbone_only.pth does not hold the config's model: it lacks" in done.stderr
@@ -174,11 +182,18 @@ def test_resume_after_a_crash_is_clean(tmp_path):
     """Crash after iteration 6 with checkpoints every 2 iterations (kept: 2), a checkpoint write
     cut short on disk; --resume redoes iteration 6 and goes on to 10."""
     out = tmp_path / "run"
-    common = [*TINY, "train.checkpointer.period_epochs=0.125", "train.checkpointer.max_to_keep=2",
-              f"train.output_dir={out}"]  # fmt: skip  (64 images / batch 4: period 2)
+    common = [
+        *TINY,
+        "train.checkpointer.period_epochs=0.125",
+        "train.checkpointer.max_to_keep=2",
+        f"train.output_dir={out}",
+    ]  # fmt: skip  (64 images / batch 4: period 2)
     run(*common, "train.max_iter=20", crash_after=6)
     assert (out / "last_checkpoint").read_text() == "model_0000005.pth"
-    assert sorted(p.name for p in out.glob("model_*.pth")) == ["model_0000003.pth", "model_0000005.pth"]
+    assert sorted(p.name for p in out.glob("model_*.pth")) == [
+        "model_0000003.pth",
+        "model_0000005.pth",
+    ]
     assert train_iterations(out) == list(range(7))  # iteration 6 logged, not checkpointed
     # What a kill during torch.save or the last_checkpoint update leaves (atomic_write's names),
     # and a file of the user's that only looks similar.
@@ -193,7 +208,9 @@ def test_resume_after_a_crash_is_clean(tmp_path):
     assert len([r for r in metrics(out) if "matting/SAD" in r]) == 1  # the final evaluation
     # max_to_keep=2 counts the checkpoints from before the resume.
     assert sorted(p.name for p in out.glob("model_*.pth")) == [
-        "model_0000007.pth", "model_0000009.pth", "model_final.pth"
+        "model_0000007.pth",
+        "model_0000009.pth",
+        "model_final.pth",
     ]
     assert not [n for n in leftovers if (out / n).exists()]
     assert (out / ".my_notes.tmp-1").exists()
@@ -201,7 +218,15 @@ def test_resume_after_a_crash_is_clean(tmp_path):
 
 def test_two_cpu_processes(tmp_path):
     out = tmp_path / "ddp"
-    done = run("--num-gpus", "2", "--dist-url", "auto", *TINY, "train.max_iter=3", f"train.output_dir={out}")
+    done = run(
+        "--num-gpus",
+        "2",
+        "--dist-url",
+        "auto",
+        *TINY,
+        "train.max_iter=3",
+        f"train.output_dir={out}",
+    )
     log = done.stdout + done.stderr
     assert "World size: 2" in log
     assert train_iterations(out) == [0, 1, 2]
@@ -226,10 +251,25 @@ def test_two_machines(tmp_path):
         url = f"tcp://127.0.0.1:{_free_port()}"
         procs = [
             subprocess.Popen(
-                [sys.executable, SCRIPT, "--config-file", CONFIG, "--num-machines", "2",
-                 "--machine-rank", str(rank), "--dist-url", url, *TINY, "train.max_iter=3",
-                 f"train.output_dir={out}"],
-                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                [
+                    sys.executable,
+                    SCRIPT,
+                    "--config-file",
+                    CONFIG,
+                    "--num-machines",
+                    "2",
+                    "--machine-rank",
+                    str(rank),
+                    "--dist-url",
+                    url,
+                    *TINY,
+                    "train.max_iter=3",
+                    f"train.output_dir={out}",
+                ],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
             )  # fmt: skip
             for rank in (0, 1)
         ]
