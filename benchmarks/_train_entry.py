@@ -16,9 +16,7 @@ import importlib.util
 import os
 import sys
 
-from detectron2.engine import default_argument_parser
-
-from alphafree_d2.engine import launch
+from alphafree_d2.engine import argument_parser, launch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TRAIN_NET_PATH = os.path.join(REPO, "tools", "lazyconfig_train_net.py")
@@ -56,7 +54,7 @@ def _worker(registrations, args):
 
 
 def build_parser():
-    parser = default_argument_parser()
+    parser = argument_parser()
     parser.add_argument(
         "--register",
         nargs=4,

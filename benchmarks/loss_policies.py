@@ -311,7 +311,7 @@ class Plan:
         run = self.run_dir(name, seed)
         overrides = [
             f"train.init_checkpoint={_quote(os.path.join(run, 'model_final.pth'))}",
-            f"train.output_dir={_quote(os.path.join(run, 'eval_real'))}",
+            f"train.output_dir={_quote(run)}",  # --eval-only writes to run/REAL_EVAL
             f"dataloader.test.dataset.names={REAL_DATASET}",
             "dataloader.evaluator.save_predictions=True",
             *self.model_overrides(),
@@ -389,8 +389,12 @@ def demo_csv(run):
     return os.path.join(run, "inference", "demo_val_whole_image_per_image.csv")
 
 
+# The folder of tools/lazyconfig_train_net.py --eval-only inside a run's folder.
+REAL_EVAL = os.path.join("eval", f"model_final-{REAL_DATASET}")
+
+
 def real_csv(run):
-    return os.path.join(run, "eval_real", "inference", f"{REAL_DATASET}_whole_image_per_image.csv")
+    return os.path.join(run, REAL_EVAL, "inference", f"{REAL_DATASET}_whole_image_per_image.csv")
 
 
 def execute(plan, name, seed, env, real):
@@ -550,7 +554,7 @@ def write_report(plan, policies, infos, train_records, val_records, real_dir, st
                 real_csv,
                 DatasetCatalog.get(REAL_DATASET),
                 REAL_DATASET,
-                os.path.join("eval_real", "inference", "predictions", REAL_DATASET),
+                os.path.join(REAL_EVAL, "inference", "predictions", REAL_DATASET),
             )
         )
     csv_rows, sections, figures = [], [], []

@@ -9,19 +9,33 @@
 Same shape as detectron2's script: the config provides ``model``, ``dataloader.{train,test,
 evaluator}``, ``optimizer``, ``lr_multiplier`` and ``train``. Schedules are in epochs
 (``train.epochs``); iterations follow from the dataset size and the total batch size.
-``--num-gpus N`` on a machine without GPUs starts N CPU processes (GLOO).
+``--num-gpus N`` on a machine without GPUs starts N CPU processes (GLOO). ``--eval-only`` writes
+into ``OUTPUT/eval/<checkpoint>-<dataset>/`` and refuses a checkpoint that leaves model weights
+random (``--allow-partial-checkpoint`` evaluates it anyway).
 """
+
 import logging
+import warnings
 
-from detectron2.config import LazyConfig, instantiate
-from detectron2.engine import default_argument_parser, default_setup
-from detectron2.evaluation import inference_on_dataset, print_csv_format
-from detectron2.utils import comm
-from detectron2.utils.logger import setup_logger
+# Deprecation notices of third-party code that a user cannot act on: fvcore's torch.jit.script
+# at import, detectron2's ViT importing timm.models.layers. Only these, by message and origin.
+for _message, _module in [
+    (r"`torch\.jit\.script` is deprecated", r"torch\.jit\._script"),
+    (r"Importing from timm\.models\.layers is deprecated", r"timm\.models\.layers"),
+]:
+    warnings.filterwarnings("ignore", _message, FutureWarning, _module)
 
-import alphafree_d2  # noqa: F401  (registers datasets and the meta-architecture)
-from alphafree_d2.checkpoint import MattingCheckpointer
-from alphafree_d2.engine import (
+from detectron2.config import LazyConfig, instantiate  # noqa: E402
+from detectron2.engine import default_setup  # noqa: E402
+from detectron2.evaluation import inference_on_dataset, print_csv_format  # noqa: E402
+from detectron2.utils import comm  # noqa: E402
+from detectron2.utils.logger import setup_logger  # noqa: E402
+
+import alphafree_d2  # noqa: F401, E402  (registers datasets and the meta-architecture)
+from alphafree_d2.checkpoint import MattingCheckpointer, load_trained_weights  # noqa: E402
+from alphafree_d2.engine import (  # noqa: E402
+    apply_overrides,
+    argument_parser,
     build_ddp_model,
     build_hooks,
     build_trainer,
@@ -30,8 +44,9 @@ from alphafree_d2.engine import (
     launch,
     limit_cpu_threads,
     resolve_schedule,
+    setup_eval_only,
 )
-from alphafree_d2.utils import resolve_device
+from alphafree_d2.utils import resolve_device  # noqa: E402
 
 logger = logging.getLogger("detectron2")
 
@@ -72,13 +87,10 @@ def do_train(args, cfg):
 
 def main(args):
     cfg = LazyConfig.load(args.config_file)
-    cfg = LazyConfig.apply_overrides(cfg, args.opts)
+    cfg = apply_overrides(cfg, args.opts)  # LazyConfig.apply_overrides, checked
     cfg.train.device = str(resolve_device(cfg.train.device))
-    limit_cpu_threads(cfg.train.device)
     if args.eval_only:
-        if not cfg.train.init_checkpoint:
-            raise ValueError("--eval-only needs the weights: add train.init_checkpoint=PATH")
-        check_init_checkpoint(cfg, will_resume=False)
+        setup_eval_only(cfg)  # its own output folder
     else:
         check_output_dir(cfg.train.output_dir, args.resume)
         check_init_checkpoint(cfg, will_resume=args.resume)
@@ -87,18 +99,21 @@ def main(args):
     # The plugin's own messages (the evaluator's line with every metric, SAD-T and MSE-T
     # included, which detectron2's copypaste line leaves out) go to the same console and log.txt.
     setup_logger(cfg.train.output_dir, distributed_rank=comm.get_rank(), name="alphafree_d2")
+    limit_cpu_threads(cfg.train.device)
 
     if args.eval_only:
         model = instantiate(cfg.model)
         model.to(cfg.train.device)
         model = build_ddp_model(model, cfg)
-        MattingCheckpointer(model).load(cfg.train.init_checkpoint)
+        load_trained_weights(
+            model, cfg.train.init_checkpoint, allow_partial=args.allow_partial_checkpoint
+        )
         return do_test(cfg, model)
     do_train(args, cfg)
 
 
 if __name__ == "__main__":
-    args = default_argument_parser().parse_args()
+    args = argument_parser().parse_args()
     launch(
         main,
         args.num_gpus,

@@ -26,8 +26,9 @@ import sys
 from detectron2.config import LazyConfig
 from detectron2.utils.logger import setup_logger
 
-from alphafree_d2.checkpoint.matting_checkpointer import CheckpointError
+from alphafree_d2.checkpoint.matting_checkpointer import PARTIAL_CHECKPOINT_FLAG, CheckpointError
 from alphafree_d2.data.io import IMAGE_EXTENSIONS, read_image
+from alphafree_d2.engine import ConfigError, apply_overrides
 from alphafree_d2.inference.batch import (
     check_output_folders,
     collect_inputs,
@@ -79,6 +80,11 @@ def get_parser():
         "(0 background, 128 unknown, 255 foreground), or one file for a single input image",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        PARTIAL_CHECKPOINT_FLAG,
+        action="store_true",
+        help="predict even with a checkpoint that leaves model weights random or mismatched",
+    )
     parser.add_argument(
         "opts",
         nargs=argparse.REMAINDER,
@@ -143,7 +149,10 @@ def main(argv=None) -> int:
     args.input = [v for v in args.input if not is_override(v)]
     setup_logger(name="alphafree_d2")
     setup_logger(name="fvcore")
-    cfg = LazyConfig.apply_overrides(LazyConfig.load(args.config_file), args.opts)
+    try:
+        cfg = apply_overrides(LazyConfig.load(args.config_file), args.opts)
+    except ConfigError as e:
+        parser.error(str(e))
     background = None
     if args.composite is not None:
         try:
@@ -181,7 +190,12 @@ def main(argv=None) -> int:
             return 2
         policy = HighResolutionPolicy(max_megapixels=args.max_megapixels, mode=args.highres)
         try:
-            predictor = MattingPredictor(cfg, device=args.device, policy=policy)
+            predictor = MattingPredictor(
+                cfg,
+                device=args.device,
+                policy=policy,
+                allow_partial_checkpoint=args.allow_partial_checkpoint,
+            )
         except CheckpointError as e:
             print(f"error: {e}", file=sys.stderr)
             return 2

@@ -10,7 +10,7 @@ import torch
 
 from detectron2.config import instantiate
 
-from ..checkpoint.matting_checkpointer import CheckpointError, MattingCheckpointer
+from ..checkpoint.matting_checkpointer import CheckpointError, load_trained_weights
 from ..data.io import snap_trimap
 from ..utils.device import resolve_device
 from .highres import HighResolutionPolicy, predict_alpha_highres
@@ -20,23 +20,14 @@ __all__ = ["MattingPredictor", "build_inference_model", "load_inference_weights"
 logger = logging.getLogger(__name__)
 
 
-class _InferenceCheckpointer(MattingCheckpointer):
-    """Keeps the incompatible keys of the last load, which fvcore only logs."""
-
-    incompatible = None
-
-    def _log_incompatible_keys(self, incompatible):
-        self.incompatible = incompatible
-        super()._log_incompatible_keys(incompatible)
-
-
-def load_inference_weights(model, path):
+def load_inference_weights(model, path, *, allow_partial=False):
     """Load ``path`` into ``model`` and insist that it holds a complete matting model.
 
     Raises:
         CheckpointError: when ``path`` is empty, missing or unreadable (MattingCheckpointer),
             or when it lacks weights of the model (e.g. a converted ViT backbone, which leaves
-            the decoder random) or has weights of other shapes (another config's model).
+            the decoder random) or has weights of other shapes (another config's model): see
+            :func:`alphafree_d2.checkpoint.load_trained_weights` (``allow_partial`` only warns).
     """
     if not path:
         raise CheckpointError(
@@ -49,48 +40,27 @@ def load_inference_weights(model, path):
             f"checkpoint {path} does not exist. Pass the trained model, e.g. "
             f"train.init_checkpoint=output/<run>/model_final.pth"
         )
-    checkpointer = _InferenceCheckpointer(model)
-    checkpointer.load(path, checkpointables=[])
-    incompatible = checkpointer.incompatible
-    if incompatible is None:
-        return
-    if incompatible.incorrect_shapes:
-        key, shape_ckpt, shape_model = incompatible.incorrect_shapes[0]
-        raise CheckpointError(
-            f"{path} does not match the config's model: {len(incompatible.incorrect_shapes)} "
-            f"weights differ in shape (e.g. {key}: {tuple(shape_ckpt)} in the checkpoint, "
-            f"{tuple(shape_model)} in the model). Use the config the checkpoint was trained with."
-        )
-    # The criterion holds no weights inference needs; BatchNorm counters matter only to training.
-    missing = [
-        k
-        for k in incompatible.missing_keys
-        if not k.startswith("criterion.") and not k.endswith("num_batches_tracked")
-    ]
-    if missing:
-        parts = sorted({k.split(".")[0] for k in missing})
-        raise CheckpointError(
-            f"{path} lacks {len(missing)} weights of the model (in: {', '.join(parts)}; e.g. "
-            f"{missing[0]}). It looks like a pretrained backbone or another model, not a trained "
-            f"matting model; predicting with it would use random weights. Pass the checkpoint "
-            f"written by tools/lazyconfig_train_net.py (e.g. output/<run>/model_final.pth)."
-        )
+    load_trained_weights(model, path, allow_partial=allow_partial)
 
 
-def build_inference_model(cfg, checkpoint=None, device=None, *, random_init=False):
+def build_inference_model(
+    cfg, checkpoint=None, device=None, *, random_init=False, allow_partial_checkpoint=False
+):
     """``cfg.model`` built, loaded (see :func:`load_inference_weights`), moved to ``device``
     (see :func:`resolve_device`) and put in eval mode.
 
     Args:
         checkpoint: default ``cfg.train.init_checkpoint``.
         random_init: skip loading (for testing export and benchmarks only).
+        allow_partial_checkpoint: warn instead of failing when the checkpoint leaves weights of
+            the model unloaded or mismatched.
     """
     if checkpoint is None:
         checkpoint = cfg.train.init_checkpoint if "train" in cfg else ""
     device = resolve_device(device)
     model = instantiate(copy.deepcopy(cfg.model))
     if not random_init:
-        load_inference_weights(model, checkpoint)
+        load_inference_weights(model, checkpoint, allow_partial=allow_partial_checkpoint)
     return model.to(device).eval()
 
 
@@ -116,6 +86,7 @@ class MattingPredictor:
         checkpoint: path (or URL) of the trained weights; default ``cfg.train.init_checkpoint``.
         device: "cpu", "cuda", "cuda:1", a torch.device, or None / "auto" (CUDA if visible).
         policy: the high-resolution policy; default :class:`HighResolutionPolicy()`.
+        allow_partial_checkpoint: see :func:`build_inference_model`.
     """
 
     def __init__(
@@ -125,8 +96,11 @@ class MattingPredictor:
         device: Union[str, torch.device, None] = None,
         *,
         policy: Optional[HighResolutionPolicy] = None,
+        allow_partial_checkpoint: bool = False,
     ):
-        self.model = build_inference_model(cfg, checkpoint, device)
+        self.model = build_inference_model(
+            cfg, checkpoint, device, allow_partial_checkpoint=allow_partial_checkpoint
+        )
         self.device = self.model.pixel_mean.device
         self.policy = policy if policy is not None else HighResolutionPolicy()
         self.input_format = self.model.input_format

@@ -1,11 +1,16 @@
-"""MattingCheckpointer: atomic saves that survive interruption, and clear errors."""
-import os
+"""MattingCheckpointer: atomic saves that survive interruption, loading without running code
+from the file, checked loading of trained models, and clear errors."""
 
+import os
+import pickle
+from collections import OrderedDict
+
+import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from alphafree_d2.checkpoint import CheckpointError, MattingCheckpointer
+from alphafree_d2.checkpoint import CheckpointError, MattingCheckpointer, load_trained_weights
 
 
 def _model(value):
@@ -51,3 +56,100 @@ def test_corrupt_checkpoint_is_named(tmp_path):
 def test_missing_checkpoint_suggests_the_conversion(tmp_path):
     with pytest.raises(CheckpointError, match="convert_pretrained.py"):
         MattingCheckpointer(_model(0.0)).load(str(tmp_path / "missing.pth"))
+
+
+class _RunsCode:
+    """What a crafted pickle does: ask the unpickler to call os.system (here: touch a file)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+@pytest.mark.parametrize("suffix", [".pkl", ".pth", ".pyth"])
+def test_a_checkpoint_that_would_run_code_is_refused(tmp_path, suffix):
+    marker = tmp_path / "code_ran"
+    bad = tmp_path / f"model{suffix}"
+    if suffix == ".pkl":
+        payload = {"model": {"weight": np.zeros((2, 3), np.float32)}, "x": _RunsCode(marker)}
+        bad.write_bytes(pickle.dumps(payload, protocol=2))
+    else:
+        weights = {"weight": torch.zeros(2, 3)}
+        torch.save({"model": weights, "model_state": weights, "x": _RunsCode(marker)}, bad)
+    with pytest.raises(CheckpointError, match=f"model{suffix}: refused to load.*system"):
+        MattingCheckpointer(_model(0.0)).load(str(bad))
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("protocol", [2, 4, 5])
+def test_detectron2_pkl_formats_load(tmp_path, protocol):
+    """detectron2's model-zoo layout and the Detectron/Caffe2 'blobs' layout, as numpy arrays
+    pickled with Python 2's and 3's protocols."""
+    weight = np.full((2, 3), 1.5, np.float32)
+    zoo = tmp_path / "zoo.pkl"
+    with open(zoo, "wb") as f:
+        state = OrderedDict(weight=weight, bias=np.zeros(2, np.float32))
+        pickle.dump({"model": state, "__author__": "someone", "n": np.int64(3)}, f, protocol)
+    target = _model(0.0)
+    MattingCheckpointer(target).load(str(zoo))
+    assert torch.all(target.weight == 1.5)
+
+    caffe2 = tmp_path / "caffe2.pkl"
+    with open(caffe2, "wb") as f:
+        pickle.dump({"blobs": {"fc_w": weight, "fc_w_momentum": weight}}, f, protocol)
+    loaded = MattingCheckpointer(_model(0.0))._load_file(str(caffe2))
+    assert loaded["__author__"] == "Caffe2" and list(loaded["model"]) == ["fc_w"]
+    np.testing.assert_array_equal(loaded["model"]["fc_w"], weight)
+
+
+class _TwoParts(nn.Module):
+    def __init__(self, width=3):
+        super().__init__()
+        self.backbone = nn.Linear(3, width)
+        self.decoder = nn.Sequential(nn.Linear(width, 2), nn.Linear(2, 1))
+        self.criterion = nn.Linear(1, 1)  # not needed to evaluate
+
+
+def test_trained_weights_must_cover_the_model(tmp_path, caplog):
+    full = _TwoParts()
+    path = tmp_path / "model_final.pth"
+    state = {k: v for k, v in full.state_dict().items() if not k.startswith("criterion.")}
+    torch.save({"model": state}, path)
+    target = _TwoParts()
+    load_trained_weights(target, str(path))  # complete (the criterion is not needed)
+    assert torch.equal(target.decoder[1].weight, full.decoder[1].weight)
+
+    backbone_only = tmp_path / "backbone.pth"
+    torch.save(
+        {"model": {k: v for k, v in state.items() if k.startswith("backbone.")}}, backbone_only
+    )
+    with pytest.raises(
+        CheckpointError,
+        match=r"backbone.pth.*lacks 4 weights.*decoder.0 \(2\), decoder.1 \(2\).*--allow-partial-checkpoint",
+    ):
+        load_trained_weights(_TwoParts(), str(backbone_only))
+    with pytest.raises(
+        CheckpointError,
+        match=r"differ in shape.*backbone \(2\).*backbone.weight: \(3, 3\) in the checkpoint, \(4, 3\)",
+    ):
+        load_trained_weights(_TwoParts(width=4), str(path))
+    extra = tmp_path / "extra.pth"
+    torch.save({"model": {**state, "head.weight": torch.zeros(1)}}, extra)
+    with pytest.raises(CheckpointError, match=r"1 weights the model does not have \(in head \(1\)"):
+        load_trained_weights(_TwoParts(), str(extra))
+
+    with caplog.at_level("WARNING", logger="alphafree_d2"):
+        load_trained_weights(_TwoParts(), str(backbone_only), allow_partial=True)
+    assert "lacks 4 weights" in caplog.text and "Going on anyway" in caplog.text
+
+
+def test_interrupted_writes_are_removed(tmp_path):
+    ours = [".model_0000007.pth.tmp-ab12cd", ".last_checkpoint.tmp-x9", ".model_final.pth.tmp-1"]
+    theirs = [".notes.tmp-1", "model_0000003.pth", ".hidden"]
+    for name in ours + theirs:
+        (tmp_path / name).write_bytes(b"x")
+    removed = MattingCheckpointer(_model(0.0), str(tmp_path)).remove_interrupted_writes()
+    assert sorted(removed) == sorted(ours)
+    assert sorted(os.listdir(tmp_path)) == sorted(theirs)

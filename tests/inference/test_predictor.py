@@ -81,6 +81,8 @@ def test_incomplete_or_mismatched_checkpoint(tiny, tmp_path):
     )
     with pytest.raises(CheckpointError, match="lacks .* weights .*decoder"):
         MattingPredictor(tiny.cfg, checkpoint=str(backbone_only))
+    # The explicit opt-in (tools/predict.py --allow-partial-checkpoint) only warns.
+    MattingPredictor(tiny.cfg, checkpoint=str(backbone_only), allow_partial_checkpoint=True)
     other = dict(state)
     other["decoder.head.3.weight"] = torch.zeros(1, 4, 1, 1)
     mismatched = tmp_path / "mismatched.pth"
