@@ -25,6 +25,7 @@ import numpy as np
 from detectron2.config import LazyConfig
 from detectron2.utils.logger import setup_logger
 
+from alphafree_d2.engine import ConfigError, apply_overrides
 from alphafree_d2.checkpoint.matting_checkpointer import CheckpointError
 from alphafree_d2.inference.foreground import estimate_foreground
 from alphafree_d2.inference.highres import MODES, HighResolutionPolicy
@@ -92,7 +93,7 @@ def load_models(args):
         specs = [("A", args.config_file, args.opts, None), ("B", config_file, [], checkpoint)]
     models = []
     for name, config_file, opts, checkpoint in specs:
-        cfg = LazyConfig.apply_overrides(LazyConfig.load(config_file), opts)
+        cfg = apply_overrides(LazyConfig.load(config_file), opts)
         try:
             predictor = MattingPredictor(cfg, checkpoint, device=args.device, policy=policy)
         except CheckpointError as e:
@@ -142,6 +143,8 @@ def main(argv=None) -> int:
 
     try:
         models = load_models(args)
+    except ConfigError as e:
+        parser.error(str(e))
     except CheckpointError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -25,6 +25,7 @@ import torch
 from detectron2.config import LazyConfig
 from detectron2.utils.logger import setup_logger
 
+from alphafree_d2.engine import ConfigError, apply_overrides
 from alphafree_d2.checkpoint.matting_checkpointer import CheckpointError
 from alphafree_d2.inference.export import (
     ONNX_EXPORTERS,
@@ -94,7 +95,10 @@ def main(argv=None) -> int:
         parser.error("--check-sizes needs at least one HxW")
     setup_logger(name="alphafree_d2")
     setup_logger(name="fvcore")
-    cfg = LazyConfig.apply_overrides(LazyConfig.load(args.config_file), args.opts)
+    try:
+        cfg = apply_overrides(LazyConfig.load(args.config_file), args.opts)
+    except ConfigError as e:
+        parser.error(str(e))
     try:
         model = build_inference_model(cfg, device=args.device, random_init=args.random_init)
     except CheckpointError as e:
