@@ -114,7 +114,7 @@ def load_background(spec):
 def assign_trimaps(jobs, spec):
     """Set ``job.trimap`` from --trimap (a folder: ``<stem>.<ext>`` per job; a file: the one
     job's). Returns (jobs that have a trimap, problems for those that have none)."""
-    from alphafree_d2.inference.batch import INPUT_EXTENSIONS, Problem
+    from alphafree_d2.inference.batch import Problem
 
     if os.path.isfile(spec):
         if len(jobs) != 1:
@@ -129,7 +129,7 @@ def assign_trimaps(jobs, spec):
     by_stem = {}
     for name in sorted(os.listdir(spec)):
         stem, ext = os.path.splitext(name)
-        if ext.lower() in INPUT_EXTENSIONS and not name.startswith("."):
+        if ext.lower() in IMAGE_EXTENSIONS and not name.startswith("."):
             by_stem.setdefault(stem, os.path.join(spec, name))
     found, problems = [], []
     for job in jobs:

@@ -191,7 +191,7 @@ def page(browser, server):
 @pytest.fixture(scope="module")
 def photo(tmp_path_factory):
     """A demo composite (hair, fur, veil over a photo) as a PNG file."""
-    from alphafree_d2.data.datasets.demo import render_demo_sample
+    from alphafree_d2.data.datasets.demo_render import render_demo_sample
     from alphafree_d2.data.trimap import rng_for
 
     image, _ = render_demo_sample(rng_for(0, "browser_test"), *INPUT_SIZE)
