@@ -36,49 +36,62 @@ def _threads(tensor):
     numba.set_num_threads(max(1, min(most, pixels // _PIXELS_PER_THREAD)))
 
 
+# Pixels of one image row whose selections are built together (kept in the L1/L2 cache).
+_CHUNK = 128
+
+
 @njit(parallel=True, cache=True)
 def _select(padded, K, order, index, distance):
     """padded: (B, C, H + K - 1, W + K - 1), zero padded ("zeros") or inf padded ("valid": an
-    infinite distance is never selected; slots left at inf on tiny images keep an out-of-image
-    offset). Per image row: the squared distances of every window offset for the whole row (a
-    vectorisable loop over x), then per pixel the K smallest: the first K offsets of ``order``,
-    each later candidate replacing the largest kept one when it is smaller."""
+    infinite distance is never selected; slots left at inf on tiny images keep offset 0).
+
+    Per chunk of ``_CHUNK`` pixels of a row, vectorised over the pixels: the K kept distances,
+    sorted, and their offsets; each window offset (in ``order``) computes its squared distances
+    for the chunk and, unless none is below the chunk's current K-th, is inserted by one
+    branch-free compare-exchange pass down the kept list (a strictly smaller candidate moves
+    ahead, so among ties the earlier offset in ``order`` is kept)."""
     B, C = padded.shape[:2]
     H, W = index.shape[2:]
     p = K // 2
     for row in prange(B * H):
         b, y = row // H, row % H
-        squared = np.zeros((K * K, W), padded.dtype)
-        for o in range(K * K):
-            out = squared[o]
-            for c in range(C):
-                centre = padded[b, c, y + p, p : p + W]
-                neighbour = padded[b, c, y + o // K, o % K : o % K + W]
-                for x in range(W):
-                    diff = centre[x] - neighbour[x]
-                    out[x] += diff * diff
-        best = np.empty(K, padded.dtype)
-        offset = np.empty(K, np.int32)
-        for x in range(W):
-            # the first K candidates, then replace the largest kept one by any smaller candidate
-            worst, at = -1.0, 0
+        best = np.empty((K, _CHUNK), padded.dtype)
+        kept = np.empty((K, _CHUNK), np.int32)
+        value = np.empty(_CHUNK, padded.dtype)
+        offset = np.empty(_CHUNK, np.int32)
+        for x0 in range(0, W, _CHUNK):
+            n = min(_CHUNK, W - x0)
+            best[:] = np.inf
+            kept[:] = 0
+            for i in range(K * K):
+                o = order[i]
+                value[:] = 0
+                for c in range(C):
+                    centre = padded[b, c, y + p, p + x0 : p + x0 + n]
+                    neighbour = padded[b, c, y + o // K, o % K + x0 : o % K + x0 + n]
+                    for x in range(n):
+                        diff = centre[x] - neighbour[x]
+                        value[x] += diff * diff
+                enters = False
+                last = best[K - 1]
+                for x in range(n):
+                    offset[x] = o
+                    enters |= value[x] < last[x]
+                if not enters:
+                    continue
+                for k in range(min(i + 1, K)):  # the i-th candidate lands at most at slot i
+                    best_k, kept_k = best[k], kept[k]
+                    for x in range(n):
+                        v, a, cv, ca = best_k[x], kept_k[x], value[x], offset[x]
+                        smaller = cv < v
+                        best_k[x] = cv if smaller else v
+                        kept_k[x] = ca if smaller else a
+                        value[x] = v if smaller else cv
+                        offset[x] = a if smaller else ca
             for k in range(K):
-                offset[k] = order[k]
-                best[k] = squared[order[k], x]
-                if best[k] > worst:
-                    worst, at = best[k], k
-            for i in range(K, K * K):
-                d = squared[order[i], x]
-                if d < worst:
-                    best[at], offset[at] = d, order[i]
-                    worst, at = best[0], 0
-                    for k in range(1, K):  # selects, not branches
-                        bigger = best[k] > worst
-                        at = k if bigger else at
-                        worst = best[k] if bigger else worst
-            for k in range(K):
-                index[b, k, y, x] = offset[k]
-                distance[b, k, y, x] = math.sqrt(best[k])
+                for x in range(n):
+                    index[b, k, y, x0 + x] = kept[k, x]
+                    distance[b, k, y, x0 + x] = math.sqrt(best[k, x])
 
 
 @njit(inline="always")
@@ -104,47 +117,48 @@ def _pair_slope(ai, aj, d, directional):
 
 
 @njit(parallel=True, cache=True)
-def _pair_forward(alpha, index, distance, mask, use_mask, directional, out):
-    B, _, H, W = alpha.shape
-    K = index.shape[1]
+def _pair_forward(padded, index, distance, mask, use_mask, directional, steps, out):
+    """padded: (B, H + K - 1, W + K - 1) zero-padded alpha; ``steps[o]``: the flat step from a
+    pixel's window corner to its window offset o. One partial sum per image row."""
+    B, K, H, W = index.shape
+    p, Wp = K // 2, padded.shape[2]
     for row in prange(B * H):
         b, y = row // H, row % H
+        flat = padded[b].ravel()
         s = 0.0
-        for x in range(W):
-            if use_mask and not mask[b, y, x]:
-                continue
-            ai = alpha[b, 0, y, x]
-            for k in range(K):
+        for k in range(K):
+            for x in range(W):
                 d = distance[b, k, y, x]
-                if d != np.inf:
-                    aj = _neighbour(alpha, b, y, x, index[b, k, y, x], K, H, W)[0]
-                    s += _pair_slope(ai, aj, d, directional)[0]
+                if d == np.inf or (use_mask and not mask[b, y, x]):
+                    continue
+                ai = flat[(y + p) * Wp + x + p]
+                aj = flat[y * Wp + x + steps[index[b, k, y, x]]]
+                s += _pair_slope(ai, aj, d, directional)[0]
         out[row] = s
 
 
 @njit(parallel=True, cache=True)
-def _pair_backward(alpha, index, distance, mask, use_mask, directional, scale, grad):
-    B, _, H, W = alpha.shape
-    K = index.shape[1]
+def _pair_backward(padded, index, distance, mask, use_mask, directional, steps, scale, grad):
+    """Like :func:`_pair_forward`; ``grad`` is padded like ``padded`` (its border is discarded)."""
+    B, K, H, W = index.shape
+    p, Wp = K // 2, padded.shape[2]
     stripes = (H + K - 1) // K  # K >= 2 * (K // 2) rows apart: same-parity stripes never meet
     for parity in range(2):
         count = (stripes - parity + 1) // 2
         for task in prange(B * count):
             b, stripe = task // count, 2 * (task % count) + parity
+            flat, out = padded[b].ravel(), grad[b].ravel()
             for y in range(stripe * K, min(H, stripe * K + K)):
-                for x in range(W):
-                    if use_mask and not mask[b, y, x]:
-                        continue
-                    ai = alpha[b, 0, y, x]
-                    for k in range(K):
+                for k in range(K):
+                    for x in range(W):
                         d = distance[b, k, y, x]
-                        if d == np.inf:
+                        if d == np.inf or (use_mask and not mask[b, y, x]):
                             continue
-                        aj, yy, xx, inside = _neighbour(alpha, b, y, x, index[b, k, y, x], K, H, W)
-                        g = scale * _pair_slope(ai, aj, d, directional)[1]
-                        grad[b, 0, y, x] += g
-                        if inside:
-                            grad[b, 0, yy, xx] -= g
+                        i = (y + p) * Wp + x + p
+                        j = y * Wp + x + steps[index[b, k, y, x]]
+                        g = scale * _pair_slope(flat[i], flat[j], d, directional)[1]
+                        out[i] += g
+                        out[j] -= g
 
 
 @njit(inline="always")
@@ -223,23 +237,35 @@ def _mask(mask, alpha):
     return mask.contiguous().numpy(), True
 
 
+def _padded_alpha(alpha, K):
+    """(B, H + K - 1, W + K - 1) zero-padded alpha and the flat window steps of its rows."""
+    p = K // 2
+    padded = F.pad(alpha[:, 0], (p, p, p, p)).contiguous()
+    dy, dx = np.divmod(np.arange(K * K), K)
+    return padded, (dy * padded.shape[2] + dx).astype(np.int64)
+
+
 def pair_forward(alpha, index, distance, mask, directional):
     """Sum over the selected pairs (finite distance, centre in ``mask`` (B, H, W) bool if
     given) of the DDC (directional) or DC term; a float64 scalar tensor."""
+    padded, steps = _padded_alpha(alpha, index.shape[1])
     out = np.empty(alpha.shape[0] * alpha.shape[2], np.float64)
     _threads(alpha)
-    _pair_forward(alpha.numpy(), index.numpy(), distance.numpy(), *_mask(mask, alpha),
-                  directional, out)  # fmt: skip
+    _pair_forward(padded.numpy(), index.numpy(), distance.numpy(), *_mask(mask, alpha),
+                  directional, steps, out)  # fmt: skip
     return torch.tensor(out.sum(), dtype=torch.float64)
 
 
 def pair_backward(alpha, index, distance, mask, directional, scale):
     """Gradient of ``scale * pair_forward(...)`` with respect to alpha (B, 1, H, W)."""
-    grad = torch.zeros_like(alpha)
+    K = index.shape[1]
+    padded, steps = _padded_alpha(alpha, K)
+    grad = torch.zeros_like(padded)
     _threads(alpha)
-    _pair_backward(alpha.numpy(), index.numpy(), distance.numpy(), *_mask(mask, alpha),
-                   directional, float(scale), grad.numpy())  # fmt: skip
-    return grad
+    _pair_backward(padded.numpy(), index.numpy(), distance.numpy(), *_mask(mask, alpha),
+                   directional, steps, float(scale), grad.numpy())  # fmt: skip
+    H, W = alpha.shape[2:]
+    return grad[:, None, K // 2 : K // 2 + H, K // 2 : K // 2 + W].contiguous()
 
 
 def affinity_forward(alpha, index, distance):
