@@ -3,6 +3,7 @@
 
 detectron2 itself is not on PyPI; ``tools/setup_env.sh`` installs it (see README "Install").
 """
+
 from setuptools import find_packages, setup
 
 setup(

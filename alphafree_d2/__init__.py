@@ -4,6 +4,7 @@
 (``demo_*``, ``am2k_*``, ``p3m*``) in ``DatasetCatalog``/``MetadataCatalog`` (lazily: nothing is
 read until a dataset is used) and the ``ViTMatte`` meta-architecture in ``META_ARCH_REGISTRY``.
 """
+
 from . import data, modeling  # noqa: F401  (register the datasets and the meta-architecture)
 from .config import add_alphafree_config
 from .data import MattingDatasetMapper, register_matting_dataset

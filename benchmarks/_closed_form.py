@@ -6,6 +6,7 @@ Nothing is trained: each method solves for alpha given the image and the trimap.
 written as 8-bit PNGs (for the figure); the metrics use the float predictions, as the
 evaluator does for the models.
 """
+
 import json
 import os
 import time
@@ -39,7 +40,6 @@ def closed_form_references(
         "seconds_per_image": float}}; metrics from :func:`matting_metrics` (whole image).
     """
     import pymatting
-
     from _policy_report import _gt_codes
 
     out = {}

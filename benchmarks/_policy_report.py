@@ -4,6 +4,7 @@ the paper's Fig. 2 / Fig. 7 layout (image | one column per policy | ground truth
 Everything here reads files the runs wrote (the evaluator's per-image CSVs and 8-bit prediction
 PNGs) or the datasets' own files; nothing is trained or inferred.
 """
+
 import csv
 import math
 import os
@@ -41,9 +42,7 @@ def read_per_image_csv(path) -> List[Dict[str, float]]:
         rows = list(csv.DictReader(f))
     if not rows:
         raise ValueError(f"{path}: no image was evaluated")
-    return [
-        {k: (v if k == "image_id" else float(v)) for k, v in row.items()} for row in rows
-    ]
+    return [{k: (v if k == "image_id" else float(v)) for k, v in row.items()} for row in rows]
 
 
 def mean_metrics(rows: Sequence[Mapping[str, float]]) -> Dict[str, float]:
@@ -138,7 +137,9 @@ def detail_box(gt, trimap, fraction=1 / 3):
     gx = cv2.Sobel(gt.astype(np.float32), cv2.CV_32F, 1, 0)
     gy = cv2.Sobel(gt.astype(np.float32), cv2.CV_32F, 0, 1)
     detail = np.sqrt(gx * gx + gy * gy) * (trimap == 128)
-    summed = cv2.boxFilter(detail, -1, (side, side), normalize=False, borderType=cv2.BORDER_CONSTANT)
+    summed = cv2.boxFilter(
+        detail, -1, (side, side), normalize=False, borderType=cv2.BORDER_CONSTANT
+    )
     half = side // 2
     valid = summed[half : h - side + half + 1, half : w - side + half + 1]
     if valid.size == 0:
@@ -169,7 +170,9 @@ def _title_band(titles, widths, gap, height=22):
 
 def _label(tile, text):
     cv2.putText(tile, text, (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(tile, text, (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1, cv2.LINE_AA)
+    cv2.putText(
+        tile, text, (3, 12), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 255), 1, cv2.LINE_AA
+    )
 
 
 def policy_figure(records, predictions, titles, path, tile_width=200, zoom=True, gap=3):

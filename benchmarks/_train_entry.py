@@ -12,6 +12,7 @@ and then calls the training script's own ``main(args)``: training, evaluation, c
 logs are exactly those of ``tools/lazyconfig_train_net.py``. ``benchmarks/loss_policies.py``
 uses it for the mask-label training set and the ``--real-dir`` photos.
 """
+
 import importlib.util
 import os
 import sys

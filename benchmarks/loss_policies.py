@@ -59,6 +59,7 @@ ground truth, the first seed's models, with a magnified detail), ``runs/<policy>
 PNGs), ``labels/demo_train_mask/`` (the mask labels). Completed runs with identical settings are
 reused by a second invocation; ``--overwrite`` retrains them.
 """
+
 import argparse
 import json
 import math
@@ -107,9 +108,7 @@ def _policies():
 
     return {
         "known": policy("L_known", "known", "T4 r1", P["known"]),
-        "known_affinity": policy(
-            "L_known + L_affinity", "+affinity", "T4 r2", P["known_affinity"]
-        ),
+        "known_affinity": policy("L_known + L_affinity", "+affinity", "T4 r2", P["known_affinity"]),
         "known_dc": policy("L_known + L_DC", "+DC", "T4 r3", P["known_dc"]),
         "known_ddc": policy("L_known + L_DDC", "+DDC", "T4 r4, T1 r2", P["known_ddc"]),
         "known_ddc_unknown": policy(
@@ -166,60 +165,85 @@ def build_parser():
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--output", default=os.path.join("output", "loss_policies"), help="output folder")
     p.add_argument(
-        "--policies", nargs="+", choices=POLICY_NAMES, default=list(DEFAULT_POLICIES), metavar="P",
+        "--output", default=os.path.join("output", "loss_policies"), help="output folder"
+    )
+    p.add_argument(
+        "--policies",
+        nargs="+",
+        choices=POLICY_NAMES,
+        default=list(DEFAULT_POLICIES),
+        metavar="P",
         help=f"policies to train, in table order (default: {' '.join(DEFAULT_POLICIES)}; "
         f"also: {' '.join(sorted(set(POLICY_NAMES) - set(DEFAULT_POLICIES)))})",
     )
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1], help="train.seed of the runs")
     budget = p.add_mutually_exclusive_group()
     budget.add_argument("--iters", type=int, help="iterations per run (default 1000)")
-    budget.add_argument("--epochs", type=float, help="epochs of demo_train per run, instead of --iters")
+    budget.add_argument(
+        "--epochs", type=float, help="epochs of demo_train per run, instead of --iters"
+    )
     p.add_argument("--batch", type=int, default=4, help="total batch size (all GPUs together)")
     p.add_argument("--crop", type=int, default=128, help="training crop size in pixels")
     p.add_argument(
-        "--scale-range", nargs=2, type=float, default=[0.5, 1.0], metavar=("MIN", "MAX"),
+        "--scale-range",
+        nargs=2,
+        type=float,
+        default=[0.5, 1.0],
+        metavar=("MIN", "MAX"),
         help="random scale factor range of the training augmentation (paper: 0.5 2.0)",
     )
     p.add_argument(
-        "--crop-policy", choices=CROP_POLICIES, default="unknown_centred",
+        "--crop-policy",
+        choices=CROP_POLICIES,
+        default="unknown_centred",
         help="where training crops go (build_matting_augmentations): centred on a random unknown "
         "pixel, small images enlarged (default, the official code's), or uniform with padding",
     )
     p.add_argument("--decoder", choices=sorted(DECODERS), default="thin", help="decoder widths")
     p.add_argument("--num-gpus", type=int, default=1, help="passed to the training script")
     p.add_argument(
-        "--threads", type=int, default=1,
+        "--threads",
+        type=int,
+        default=1,
         help="torch threads per run on the CPU (OMP_NUM_THREADS); 1 is the fastest on a CPU "
         "shared with other processes",
     )
     p.add_argument(
-        "--jobs", type=int, default=2,
+        "--jobs",
+        type=int,
+        default=2,
         help="runs trained at the same time (each with --threads threads); default 2, one per "
         "core of a 2-core machine. Use 1 with --num-gpus > 1",
     )
     p.add_argument("--real-dir", help="also evaluate on DIR/{image,alpha,trimap}/ (whole image)")
     p.add_argument(
-        "--trimap-input", action="store_true",
+        "--trimap-input",
+        action="store_true",
         help="train the trimap-guided model (configs/demo_ddc_trimap.py) and add closed-form / "
         "KNN matting reference rows computed with the same trimaps",
     )
     p.add_argument(
-        "--references", nargs="+", choices=["closed_form", "knn"], default=["closed_form", "knn"],
+        "--references",
+        nargs="+",
+        choices=["closed_form", "knn"],
+        default=["closed_form", "knn"],
         help="classical reference methods of --trimap-input (KNN matting is the slower one)",
     )
     p.add_argument("--figure-images", type=int, default=3, help="images per figure")
     p.add_argument("--figure-width", type=int, default=200, help="figure tile width in pixels")
     p.add_argument("--label-seed", type=int, default=0, help="seed of the generated mask labels")
     p.add_argument(
-        "--opts", nargs=argparse.REMAINDER, default=[],
+        "--opts",
+        nargs=argparse.REMAINDER,
+        default=[],
         help="further KEY=VALUE overrides for every run (last on the command line)",
     )
     p.add_argument("--overwrite", action="store_true", help="retrain runs that already exist")
     p.add_argument("--dry-run", action="store_true", help="print the commands and stop")
     p.add_argument(
-        "--smoke", action="store_true",
+        "--smoke",
+        action="store_true",
         help="tiny model, 2 iterations, 1 seed, 64 px crops, batch 2: checks the pipeline only",
     )
     return p
@@ -269,7 +293,9 @@ class Plan:
             out.append(f"model.decoder.{key}={_list(value) if isinstance(value, list) else value}")
         if self.smoke:
             for key, value in SMOKE_BACKBONE.items():
-                out.append(f"model.backbone.{key}={_list(value) if isinstance(value, list) else value}")
+                out.append(
+                    f"model.backbone.{key}={_list(value) if isinstance(value, list) else value}"
+                )
         return out
 
     def criterion_overrides(self, policy):
@@ -474,7 +500,9 @@ def main(argv=None):
     if any(plan.policies[p].label == "Mask" for p in policies):
         mask_dir = os.path.join(plan.output, "labels", "demo_train_mask")
         if not args.dry_run:
-            generate_trimaps(meta.alpha_root, mask_dir, seed=args.label_seed, mask=True, progress=False)
+            generate_trimaps(
+                meta.alpha_root, mask_dir, seed=args.label_seed, mask=True, progress=False
+            )
         plan.registrations.append((MASK_DATASET, os.path.abspath(meta.image_root), mask_dir, "-"))
     real_dir = _check_real_dir(args.real_dir) if args.real_dir else None
     if real_dir:
@@ -511,8 +539,10 @@ def main(argv=None):
     infos = {}
     runs = [(name, seed) for seed in plan.seeds for name in policies]
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        futures = {pool.submit(execute, plan, name, seed, env, real_dir is not None): (name, seed)
-                   for name, seed in runs}
+        futures = {
+            pool.submit(execute, plan, name, seed, env, real_dir is not None): (name, seed)
+            for name, seed in runs
+        }
         for done_count, future in enumerate(as_completed(futures), 1):
             name, seed = futures[future]
             info = infos[name, seed] = future.result()
@@ -520,7 +550,11 @@ def main(argv=None):
             print(
                 f"[{done_count}/{len(runs)}] {name} seed {seed}: "
                 f"train {info['train_seconds']:.0f} s"
-                + (f", real eval {info['eval_real_seconds']:.0f} s" if "eval_real_seconds" in info else "")
+                + (
+                    f", real eval {info['eval_real_seconds']:.0f} s"
+                    if "eval_real_seconds" in info
+                    else ""
+                )
                 + f"; demo_val SAD {demo['SAD']:.2f} MAD {demo['MAD']:.4f} Grad {demo['Grad']:.2f}"
                 f" SAD-T {demo['SAD-T']:.2f} (elapsed {time.perf_counter() - start:.0f} s)",
                 flush=True,
@@ -532,8 +566,6 @@ def main(argv=None):
 
 
 def write_report(plan, policies, infos, train_records, val_records, real_dir, start):
-    from detectron2.data import DatasetCatalog
-
     from _closed_form import closed_form_references, trimap_pngs
     from _policy_report import (
         aggregate,
@@ -546,7 +578,15 @@ def write_report(plan, policies, infos, train_records, val_records, real_dir, st
 
     from detectron2.data import DatasetCatalog
 
-    datasets = [("demo_val", demo_csv, val_records, "demo_val", os.path.join("inference", "predictions", "demo_val"))]
+    datasets = [
+        (
+            "demo_val",
+            demo_csv,
+            val_records,
+            "demo_val",
+            os.path.join("inference", "predictions", "demo_val"),
+        )
+    ]
     if real_dir:
         datasets.append(
             (
@@ -584,7 +624,9 @@ def write_report(plan, policies, infos, train_records, val_records, real_dir, st
             if "closed_form" in classical:
                 extra_columns.append(("closed-form", classical["closed_form"]["predictions"]))
         for ref, metrics in references.items():
-            csv_rows.append({"dataset": label, "policy": f"reference: {ref}", "seed": "", **metrics})
+            csv_rows.append(
+                {"dataset": label, "policy": f"reference: {ref}", "seed": "", **metrics}
+            )
         where = (
             f"`demo_val` ({len(records)} procedural composites, 256-384 px)"
             if label == "demo_val"
@@ -599,7 +641,9 @@ def write_report(plan, policies, infos, train_records, val_records, real_dir, st
         shown = sorted(records, key=lambda r: r["image_id"])[: plan.args.figure_images]
         predictions = [
             {
-                r["image_id"]: os.path.join(plan.run_dir(name, plan.seeds[0]), pred_sub, r["image_id"] + ".png")
+                r["image_id"]: os.path.join(
+                    plan.run_dir(name, plan.seeds[0]), pred_sub, r["image_id"] + ".png"
+                )
                 for r in shown
             }
             for name in policies
@@ -612,7 +656,19 @@ def write_report(plan, policies, infos, train_records, val_records, real_dir, st
         policy_figure(shown, predictions, titles, path, tile_width=plan.args.figure_width)
         figures.append(path)
 
-    keys = ["dataset", "policy", "seed", "SAD", "MAD", "MSE", "Grad", "Conn", "SAD-T", "MSE-T", "SAD-K"]
+    keys = [
+        "dataset",
+        "policy",
+        "seed",
+        "SAD",
+        "MAD",
+        "MSE",
+        "Grad",
+        "Conn",
+        "SAD-T",
+        "MSE-T",
+        "SAD-K",
+    ]
     with open(os.path.join(plan.output, "results.csv"), "w", encoding="utf-8") as f:
         f.write(",".join(keys) + "\n")
         for row in csv_rows:
@@ -628,7 +684,8 @@ def write_report(plan, policies, infos, train_records, val_records, real_dir, st
         if name == "mask_bce_ddc":
             label_key = "loss_mask_bce"
         finals = [
-            final_losses(os.path.join(plan.run_dir(name, seed), "metrics.json")) for seed in plan.seeds
+            final_losses(os.path.join(plan.run_dir(name, seed), "metrics.json"))
+            for seed in plan.seeds
         ]
         label_losses = [f.get(label_key, f.get("total_loss", math.nan)) for f in finals]
         seconds = [infos[name, seed]["train_seconds"] for seed in plan.seeds]
@@ -655,7 +712,8 @@ def write_report(plan, policies, infos, train_records, val_records, real_dir, st
         f"20 iterations; per seed) and training wall time per run. The all-background "
         f"prediction has a known loss of {background:.3f} on the training labels (whole images): "
         f"a known loss clearly below it means the model left the initial plateau.\n\n"
-        "| Policy | label loss (seeds) | train s (seeds) |\n|---|---:|---:|\n" + "\n".join(loss_lines)
+        "| Policy | label loss (seeds) | train s (seeds) |\n|---|---:|---:|\n"
+        + "\n".join(loss_lines)
     )
     figures_md = "Figures (first seed's models, first images by id): " + ", ".join(
         f"`{os.path.relpath(p, plan.output)}`" for p in figures
@@ -663,8 +721,7 @@ def write_report(plan, policies, infos, train_records, val_records, real_dir, st
     timing_md = ""
     if seconds_per_image:
         timing_md = "Classical references, seconds per image (this machine): " + ", ".join(
-            f"{method} on {label} {sec:.2f} s"
-            for (label, method), sec in seconds_per_image.items()
+            f"{method} on {label} {sec:.2f} s" for (label, method), sec in seconds_per_image.items()
         )
     report = "\n\n".join(filter(None, [header, *sections, losses_md, timing_md, figures_md])) + "\n"
     with open(os.path.join(plan.output, "results.md"), "w", encoding="utf-8") as f:

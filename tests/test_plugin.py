@@ -1,4 +1,5 @@
 """`import alphafree_d2` registers the plugin's parts with detectron2, and the install is sound."""
+
 import importlib.metadata
 import inspect
 

@@ -12,6 +12,7 @@ MAE ViT-B/16 https://dl.fbaipublicfiles.com/mae/pretrain/mae_pretrain_vit_base.p
 With ``--config-file`` the result is loaded into that config's model and the keys the model
 initialises itself are listed.
 """
+
 import argparse
 import os
 import sys
@@ -24,14 +25,21 @@ from alphafree_d2.utils.file_io import atomic_write
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("input", help="the downloaded checkpoint")
     p.add_argument("output", help="where to write the converted checkpoint (.pth)")
     p.add_argument("--format", required=True, choices=FORMATS)
-    p.add_argument("--pretrain-img-size", type=int, default=224, help="the model's ViT pretrain_img_size")
+    p.add_argument(
+        "--pretrain-img-size", type=int, default=224, help="the model's ViT pretrain_img_size"
+    )
     p.add_argument("--patch-size", type=int, default=16)
     p.add_argument(
-        "--in-chans", type=int, default=3, choices=(3, 4),
+        "--in-chans",
+        type=int,
+        default=3,
+        choices=(3, 4),
         help="the model's ViT in_chans: 4 for a trimap-guided model (trimap channel zero-filled)",
     )
     p.add_argument("--config-file", help="check the result against this config's model")
@@ -64,7 +72,10 @@ def main(argv=None):
         print(f"initialised by the model ({len(result.missing_keys)} tensors): {fresh}")
     with atomic_write(args.output) as f:  # creates the folder; no half-written file on a kill
         torch.save(
-            {"model": model_state, "__author__": f"alphafree_d2 convert_pretrained ({args.format})"},
+            {
+                "model": model_state,
+                "__author__": f"alphafree_d2 convert_pretrained ({args.format})",
+            },
             f,
         )
     print(f"wrote {args.output}")

@@ -25,8 +25,8 @@ import numpy as np
 from detectron2.config import LazyConfig
 from detectron2.utils.logger import setup_logger
 
-from alphafree_d2.engine import ConfigError, apply_overrides
 from alphafree_d2.checkpoint.matting_checkpointer import CheckpointError
+from alphafree_d2.engine import ConfigError, apply_overrides
 from alphafree_d2.inference.foreground import estimate_foreground
 from alphafree_d2.inference.highres import MODES, HighResolutionPolicy
 from alphafree_d2.inference.predictor import MattingPredictor

@@ -17,6 +17,7 @@ detectron2 is not published on PyPI under its own name. Routes, in order
 
 Prints ``detectron2 route: <route> (<version>)`` as its last line. Standard library only.
 """
+
 import argparse
 import base64
 import csv

@@ -36,7 +36,6 @@ import numpy as np
 
 from ..inference.batch import alpha_to_png
 from ..inference.foreground import estimate_foreground, make_cutout
-
 from .images import UploadError, decode_upload, difference_image, encode_png
 
 __all__ = ["DemoModel", "create_app", "STATIC_DIR"]

@@ -14,6 +14,7 @@ Key mapping (source -> this model):
 - not in any source, initialised by the model: relative position tables
   (``attn.rel_pos_{h,w}``), the conv ``residual`` blocks, and the whole matting decoder.
 """
+
 import logging
 import math
 import re
@@ -30,7 +31,9 @@ FORMATS = ("dino", "mae", "timm")
 _BLOCK_KEY = re.compile(
     r"blocks\.\d+\.(norm1|attn\.qkv|attn\.proj|norm2|mlp\.fc1|mlp\.fc2)\.(weight|bias)$"
 )
-_DROPPED = re.compile(r"^(cls_token|dist_token|norm\.|fc_norm\.|head\.|head_dist\.|decoder_|mask_token)")
+_DROPPED = re.compile(
+    r"^(cls_token|dist_token|norm\.|fc_norm\.|head\.|head_dist\.|decoder_|mask_token)"
+)
 _KEPT = re.compile(r"^(pos_embed|patch_embed\.proj\.(weight|bias))$")
 
 
@@ -114,13 +117,17 @@ def convert_vit_checkpoint(
             f"{patch_size}x{patch_size}"
         )
     if weight.shape[1] != 3:
-        raise ValueError(f"expected an RGB patch embedding (3 input channels), got {weight.shape[1]}")
+        raise ValueError(
+            f"expected an RGB patch embedding (3 input channels), got {weight.shape[1]}"
+        )
     if in_chans < 3:
         raise ValueError(f"in_chans must be >= 3 (image channels first), got {in_chans}")
     out, report = {}, {"converted": [], "dropped": [], "unknown": []}
     for key, value in state_dict.items():
         if key == "pos_embed":
-            value = _resize_pos_embed(value, pretrain_img_size // patch_size, pretrain_use_cls_token)
+            value = _resize_pos_embed(
+                value, pretrain_img_size // patch_size, pretrain_use_cls_token
+            )
         if key == "patch_embed.proj.weight" and in_chans > 3:
             extra = value.new_zeros(value.shape[0], in_chans - 3, *value.shape[2:])
             value = torch.cat([value, extra], dim=1)

@@ -16,6 +16,7 @@ All readers name the file in their errors. Conventions used across the package:
   ``encoding="labels012"`` (0 background, 1 unknown, 2 foreground; palette PNGs by their
   indices).
 """
+
 import os
 
 import cv2
@@ -62,7 +63,9 @@ def _read_raw(path):
     data = np.fromfile(path, dtype=np.uint8)  # also works for non-ASCII paths
     array = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if array is None:
-        raise ValueError(f"{path}: cannot be decoded as an image (empty, truncated or not an image)")
+        raise ValueError(
+            f"{path}: cannot be decoded as an image (empty, truncated or not an image)"
+        )
     return array
 
 
@@ -241,4 +244,3 @@ def read_trimap(path, encoding="gray"):
         codes = np.round(_to_unit_float(codes, path) * 255.0).astype(np.uint8)
     _check_gray_trimap(raw, codes, path)
     return snap_trimap(codes)
-

@@ -9,6 +9,7 @@ its process groups, flushes its logs and streams, and leaves with exit status 0 
 the interpreter's teardown. A single process (``num_gpus_per_machine=1`` on one machine) runs the
 function in place, untouched, as in detectron2.
 """
+
 import functools
 import gc
 import logging

@@ -1,5 +1,6 @@
 """Training schedules written in epochs, converted to iterations from the dataset size and the
 total batch size, so changing the number of GPUs or the batch size keeps the epochs."""
+
 import logging
 
 from detectron2.config import instantiate

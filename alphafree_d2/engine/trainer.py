@@ -1,4 +1,5 @@
 """A detectron2 trainer that runs on CPU or CUDA, with optional mixed precision on both."""
+
 import logging
 import time
 

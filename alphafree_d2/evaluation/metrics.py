@@ -142,8 +142,7 @@ def _check_trimap(trimap):
     trimap = np.asarray(trimap)
     if trimap.ndim != 2 or trimap.size == 0:
         raise ValueError(
-            f"matting_metrics: trimap must be a non-empty (H, W) array, got shape "
-            f"{trimap.shape}"
+            f"matting_metrics: trimap must be a non-empty (H, W) array, got shape {trimap.shape}"
         )
     if trimap.dtype != np.uint8:
         if not (

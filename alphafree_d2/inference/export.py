@@ -40,7 +40,6 @@ import torch
 from torch import nn
 
 from ..data.io import TRIMAP_BG_BELOW, TRIMAP_FG_FROM
-
 from .vit_shapes import size_generic_vit
 
 __all__ = [
@@ -66,9 +65,7 @@ class MattingExportModule(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(
-        self, images: torch.Tensor, trimaps: Optional[torch.Tensor] = None
-    ) -> torch.Tensor:
+    def forward(self, images: torch.Tensor, trimaps: Optional[torch.Tensor] = None) -> torch.Tensor:
         """(B, 3, H, W) uint8 or float 0-255 [, (B, 1, H, W) trimaps uint8 or float 0-255]
         -> alpha (B, 1, H, W) float32 in [0, 1]."""
         x = images.float()

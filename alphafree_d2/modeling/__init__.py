@@ -1,5 +1,6 @@
 """Models and losses. Importing this registers :class:`ViTMatte` in detectron2's
 ``META_ARCH_REGISTRY`` and detectron2's ViT in ``BACKBONE_REGISTRY`` (for yacs configs)."""
+
 from .backbone import build_matting_vit_backbone
 from .build import build_matting_criterion, build_matting_decoder
 from .decoder import DetailCapture
@@ -21,6 +22,7 @@ from .meta_arch import ViTMatte
 
 __all__ = [
     "DetailCapture",
+    "LOSSES",
     "MattingCriterion",
     "NeighbourSelection",
     "PAPER_POLICIES",

@@ -18,8 +18,6 @@ import torch
 from numba import njit, prange
 from torch.nn import functional as F
 
-from .neighbour_selection import index_dtype
-
 __all__ = ["select", "pair_forward", "pair_backward", "affinity_forward", "affinity_backward"]
 
 AFFINITY_C = math.sqrt(3.0)  # Eq. 3's C: the largest RGB distance in [0, 1]^3
@@ -218,12 +216,13 @@ def _spatial_order(K):
     return np.argsort((dy - K // 2) ** 2 + (dx - K // 2) ** 2, kind="stable").astype(np.int32)
 
 
-def select(image, kernel_size, valid):
-    """image (B, C, H, W) float32/64 contiguous -> (index, distance), see NeighbourSelection."""
+def select(image, kernel_size, valid, index_dtype):
+    """image (B, C, H, W) float32/64 contiguous -> (index, distance), see NeighbourSelection;
+    ``index_dtype``: dtype of the returned window offsets (uint8 or int16)."""
     B, _, H, W = image.shape
     p = kernel_size // 2
     padded = F.pad(image, (p, p, p, p), value=math.inf if valid else 0.0).contiguous()
-    index = torch.empty(B, kernel_size, H, W, dtype=index_dtype(kernel_size))
+    index = torch.empty(B, kernel_size, H, W, dtype=index_dtype)
     distance = torch.empty(B, kernel_size, H, W, dtype=image.dtype)
     _threads(image)
     _select(padded.numpy(), kernel_size, _spatial_order(kernel_size), index.numpy(),

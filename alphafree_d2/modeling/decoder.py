@@ -4,6 +4,7 @@ A plain ViT sees the image at 1/16 resolution. The decoder recovers detail with 
 convolutional stream on the image (strides 2, 4, 8) and fuses it with the ViT feature while
 upsampling back to full resolution, then predicts alpha with a sigmoid.
 """
+
 from typing import Sequence
 
 import torch

@@ -120,7 +120,9 @@ def _neighbour_loss(alpha, selection, mask, directional, normaliser, backend):
     backend = resolve_backend(backend, alpha.device)
     distance = selection.distance.to(alpha.dtype)
     if backend == "torch":
-        return _torch_neighbour_loss(alpha, selection.index, distance, mask, directional, normaliser)
+        return _torch_neighbour_loss(
+            alpha, selection.index, distance, mask, directional, normaliser
+        )
     index = selection.index.contiguous()
     return _NeighbourLoss.apply(
         alpha, index, distance.contiguous(), mask, directional, normaliser, backend
@@ -451,7 +453,9 @@ class MattingCriterion(nn.Module):
         if region not in REGIONS:
             raise ValueError(f"MattingCriterion: region must be one of {REGIONS}, got {region!r}")
         if backend not in BACKENDS:
-            raise ValueError(f"MattingCriterion: backend must be one of {BACKENDS}, got {backend!r}")
+            raise ValueError(
+                f"MattingCriterion: backend must be one of {BACKENDS}, got {backend!r}"
+            )
         # A zero weight switches a loss off, so a policy can be changed from the command line:
         # model.criterion.losses.ddc=0 model.criterion.losses.dc=10
         self.losses = {name: float(w) for name, w in losses.items() if w != 0}

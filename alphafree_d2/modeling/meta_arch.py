@@ -1,5 +1,6 @@
 """The matting meta-architecture: detectron2's ViT + ViTMatte's detail-capture decoder, trained
 with a trimap loss head (known + DDC by default); automatic or trimap-guided."""
+
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import torch
@@ -7,8 +8,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from detectron2.config import configurable
-from detectron2.modeling import META_ARCH_REGISTRY, build_backbone
 from detectron2.layers import ShapeSpec
+from detectron2.modeling import META_ARCH_REGISTRY, build_backbone
 from detectron2.structures import ImageList
 
 from .build import build_matting_criterion, build_matting_decoder, matting_input_channels

@@ -88,7 +88,9 @@ def select_neighbours(
         if backend == "torch":
             index, distance = _select_torch(image, kernel_size, padding)
         else:
-            index, distance = kernels(backend).select(image, kernel_size, padding == "valid")
+            index, distance = kernels(backend).select(
+                image, kernel_size, padding == "valid", index_dtype(kernel_size)
+            )
     return NeighbourSelection(index, distance, kernel_size, padding)
 
 
@@ -104,6 +106,7 @@ def check_kernel_padding(kernel_size, padding):
 
 
 def index_dtype(kernel_size):
+    """dtype of the selected window offsets (0 .. K*K-1): uint8 up to K = 16, else int16."""
     return torch.uint8 if kernel_size * kernel_size <= 256 else torch.int16
 
 
@@ -123,7 +126,9 @@ def resolve_backend(backend: str, device: torch.device) -> str:
     if backend == "numba" and device.type != "cpu":
         raise ValueError(f"backend 'numba' runs on CPU tensors only, got a {device} tensor")
     if backend == "triton" and device.type not in ("cuda", "cpu"):
-        raise ValueError(f"backend 'triton' runs on CUDA (or, interpreted, CPU) tensors, not {device}")
+        raise ValueError(
+            f"backend 'triton' runs on CUDA (or, interpreted, CPU) tensors, not {device}"
+        )
     if backend != "torch" and not _installed(backend):
         raise ValueError(f"backend {backend!r} needs the {backend} package (pip install {backend})")
     return backend

@@ -20,8 +20,6 @@ import torch
 import triton
 import triton.language as tl
 
-from .neighbour_selection import index_dtype
-
 __all__ = ["select", "pair_forward", "pair_backward", "affinity_forward", "affinity_backward"]
 
 AFFINITY_C = math.sqrt(3.0)  # Eq. 3's C
@@ -159,11 +157,12 @@ INTERPRETED = not isinstance(_SELECT, triton.runtime.JITFunction)
 # ---------------------------------------------------------------------------------------------
 # torch in, torch out
 # ---------------------------------------------------------------------------------------------
-def select(image, kernel_size, valid):
-    """image (B, C, H, W) float32/64 contiguous -> (index, distance), see NeighbourSelection."""
+def select(image, kernel_size, valid, index_dtype):
+    """image (B, C, H, W) float32/64 contiguous -> (index, distance), see NeighbourSelection;
+    ``index_dtype``: dtype of the returned window offsets (uint8 or int16)."""
     B, C, H, W = image.shape
     K = kernel_size
-    index = torch.empty(B, K, H, W, dtype=index_dtype(K), device=image.device)
+    index = torch.empty(B, K, H, W, dtype=index_dtype, device=image.device)
     distance = torch.empty(B, K, H, W, dtype=image.dtype, device=image.device)
     KK = triton.next_power_of_2(K * K)
     block = max(1, min(64, 4096 // KK))

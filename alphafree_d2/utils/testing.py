@@ -34,7 +34,10 @@ __all__ = [
     "reference_selection",
     "reference_neighbour_alpha",
     "reference_pair_loss",
-    "reference_affinity_loss","ref_unknown_region", "ref_whole_image"]
+    "reference_affinity_loss",
+    "ref_unknown_region",
+    "ref_whole_image",
+]
 
 
 def listing1_ddc(image, alpha, kernel_size, return_selection=False):
@@ -98,7 +101,6 @@ def reference_affinity_loss(alpha, distance, index, kernel_size):
     weights = affinity / affinity.sum(1, keepdim=True)
     smoothed = (weights * reference_neighbour_alpha(alpha, index, kernel_size)).sum(1, keepdim=True)
     return (smoothed - alpha).abs().mean()
-
 
 
 # --- whole image (GFM / P3M) ------------------------------------------------------------------

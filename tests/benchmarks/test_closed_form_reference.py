@@ -1,5 +1,6 @@
 """benchmarks/loss_policies.py --trimap-input: the trimap-guided config for every run, and the
 classical reference rows (pymatting closed-form / KNN matting) computed from the same trimaps."""
+
 import sys
 from pathlib import Path
 

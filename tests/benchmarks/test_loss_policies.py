@@ -1,5 +1,6 @@
 """benchmarks/loss_policies.py: the commands it builds, its tables and figure, and one smoke run
 through the real training script (tiny model, 2 iterations; about 30-40 s on 2 CPU cores)."""
+
 import csv
 import json
 import math
@@ -28,7 +29,7 @@ def _write_fake_real_dir(root, count=2):
         h, w = 72 + 8 * i, 96
         yy, xx = np.mgrid[:h, :w]
         alpha = np.clip(1.5 - np.hypot(yy - h / 2, xx - w / 2) / 12.0, 0, 1)
-        image = (rng.uniform(0, 255, (h, w, 3)) * (1 - alpha[..., None]) + 200 * alpha[..., None])
+        image = rng.uniform(0, 255, (h, w, 3)) * (1 - alpha[..., None]) + 200 * alpha[..., None]
         trimap = np.full((h, w), 128, np.uint8)
         trimap[alpha == 1] = 255
         trimap[alpha == 0] = 0
@@ -74,11 +75,22 @@ def test_aggregate_and_table():
         {k: 3.0 for k in (*report.PAPER_COLUMNS, "SAD-K")},
     ]
     stats = report.aggregate(seeds)
-    assert stats["SAD"][0] == 2.0 and math.isclose(stats["SAD"][1], math.sqrt(2)) and stats["SAD"][2] == 2
+    assert (
+        stats["SAD"][0] == 2.0
+        and math.isclose(stats["SAD"][1], math.sqrt(2))
+        and stats["SAD"][2] == 2
+    )
     table = report.markdown_table([("L_known", "Trimap", "T4 r1", stats)], {"zero": seeds[0]})
     header, rule, row, ref = table.splitlines()
     assert header.split("|")[4:12] == [
-        " SAD ", " MAD ", " MSE ", " Grad ", " Conn ", " SAD-T ", " MSE-T ", " SAD-K "
+        " SAD ",
+        " MAD ",
+        " MSE ",
+        " Grad ",
+        " Conn ",
+        " SAD-T ",
+        " MSE-T ",
+        " SAD-K ",
     ]
     assert "2.00 ± 1.41" in row and "2.0000 ± 1.4142" in row
     assert ref.startswith("| *reference: zero*")
@@ -126,7 +138,11 @@ def test_smoke_run(tmp_path):
     info2 = json.loads((out / "runs" / "known_ddc" / "seed0" / "benchmark_run.json").read_text())
     assert info2 == info
     other = subprocess.run(
-        [*cmd, "--scale-range", "0.5", "2.0"], capture_output=True, text=True, timeout=300, cwd=str(tmp_path)
+        [*cmd, "--scale-range", "0.5", "2.0"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=str(tmp_path),
     )
     assert other.returncode != 0 and "--overwrite" in other.stderr
 

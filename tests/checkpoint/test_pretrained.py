@@ -1,4 +1,5 @@
 """Pretrained ViT conversion: DINO / MAE / timm files -> detectron2's ViT, checked by outputs."""
+
 import subprocess
 import sys
 from functools import partial

@@ -1,5 +1,6 @@
 """Pretrained conversion for a trimap-guided ViT: the 4th input channel starts at zero, so the
 converted model computes on (image, zero trimap) what the 3-channel model computes on the image."""
+
 from functools import partial
 
 import timm

@@ -1,5 +1,6 @@
 """Every config file loads with LazyConfig and its model instantiates (full-size ones too,
 without data); the data/evaluator parts resolve to real objects."""
+
 from pathlib import Path
 
 import pytest

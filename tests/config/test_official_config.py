@@ -1,5 +1,6 @@
 """configs/am2k_ddc_official.py: the official code's recipe where it differs from the paper's text
 (am2k_ddc.py), with the schedule arithmetic its comment states."""
+
 from pathlib import Path
 
 from detectron2.config import LazyConfig, instantiate

@@ -48,9 +48,7 @@ def test_backbone_is_built_through_the_registry():
 
 
 def test_trimap_input_builds_the_trimap_guided_model():
-    lazy = LazyConfig.load(
-        str(Path(__file__).resolve().parents[2] / "configs/demo_ddc_trimap.py")
-    )
+    lazy = LazyConfig.load(str(Path(__file__).resolve().parents[2] / "configs/demo_ddc_trimap.py"))
     cfg = _cfg()
     cfg.MODEL.VITMATTE.TRIMAP_INPUT = True
     cfg.MODEL.VIT.DEPTH, cfg.MODEL.VIT.EMBED_DIM, cfg.MODEL.VIT.NUM_HEADS = 2, 64, 2

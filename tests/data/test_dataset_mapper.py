@@ -1,6 +1,5 @@
 """MattingDatasetMapper and the paper's augmentation recipes."""
 
-
 import cv2
 import numpy as np
 import pytest

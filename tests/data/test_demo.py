@@ -92,8 +92,9 @@ def test_demo_trimaps(demo_root):
     train = DatasetCatalog.get(PREFIX + "demo_train")
     widths = []
     for record in train[:12]:
-        trimap, alpha = read_trimap(record["trimap_file_name"]), read_alpha(
-            record["alpha_file_name"]
+        trimap, alpha = (
+            read_trimap(record["trimap_file_name"]),
+            read_alpha(record["alpha_file_name"]),
         )
         widths.append((trimap == 128).sum() / max(1, ((alpha > 0) & (alpha < 1)).sum()))
     assert max(widths) > 1.5 * min(widths)

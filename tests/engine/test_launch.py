@@ -1,4 +1,5 @@
 """alphafree_d2.engine.launch: detectron2's launch whose spawned workers end cleanly."""
+
 import logging
 import os
 

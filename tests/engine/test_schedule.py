@@ -1,4 +1,5 @@
 """Schedules in epochs: iterations follow the dataset size and the total batch size."""
+
 from pathlib import Path
 
 import pytest

@@ -1,5 +1,6 @@
 """configs/demo_ddc_trimap.py end to end on CPU: a tiny 4-channel model trains on the demo data
 and is evaluated on demo_val with the evaluation trimaps as input."""
+
 import json
 import subprocess
 import sys

@@ -291,7 +291,9 @@ def test_loss_table_drives_the_criterion(monkeypatch):
                         "a test's own loss")  # fmt: skip
     monkeypatch.setitem(L.LOSSES, "alpha_l2", entry)
     pred, gt = torch.rand(1, 1, 6, 6), torch.rand(1, 1, 6, 6)
-    out = L.MattingCriterion({"alpha_l2": 2.0})(pred, torch.rand(1, 3, 6, 6), torch.zeros_like(pred), gt)
+    out = L.MattingCriterion({"alpha_l2": 2.0})(
+        pred, torch.rand(1, 3, 6, 6), torch.zeros_like(pred), gt
+    )
     assert list(out) == ["loss_alpha_l2"] and seen[0].selection is None
     torch.testing.assert_close(out["loss_alpha_l2"], 2 * (pred - gt).square().mean())
     with pytest.raises(ValueError, match="needs ground-truth alpha"):

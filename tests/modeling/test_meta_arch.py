@@ -1,4 +1,5 @@
 """ViTMatte meta-architecture: detectron2-style batches in, losses or per-image alphas out."""
+
 from functools import partial
 
 import pytest

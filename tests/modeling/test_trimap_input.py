@@ -1,5 +1,6 @@
 """Trimap-guided ViTMatte (model.trimap_input): image + trimap in, known regions from the trimap,
 the same losses; automatic and trimap-guided share preprocess/decode."""
+
 from functools import partial
 
 import pytest

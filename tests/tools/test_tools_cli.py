@@ -1,4 +1,5 @@
 """The command-line tools start and describe themselves."""
+
 import subprocess
 import sys
 from pathlib import Path
