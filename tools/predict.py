@@ -33,6 +33,7 @@ from alphafree_d2.inference.batch import (
     check_output_folders,
     collect_inputs,
     plan_jobs,
+    remove_created_folders,
     run_jobs,
     unsupported_files,
 )
@@ -184,7 +185,7 @@ def main(argv=None) -> int:
 
     if args.overwrite or any(job.missing_outputs() for job in jobs):
         try:
-            check_output_folders(jobs)
+            created = check_output_folders(jobs)
         except OSError as e:
             print(f"error: {e.strerror}", file=sys.stderr)
             return 2
@@ -197,9 +198,11 @@ def main(argv=None) -> int:
                 allow_partial_checkpoint=args.allow_partial_checkpoint,
             )
         except CheckpointError as e:
+            remove_created_folders(created)
             print(f"error: {e}", file=sys.stderr)
             return 2
         if predictor.trimap_input != (args.trimap is not None):
+            remove_created_folders(created)
             print(
                 "error: the model is trimap-guided (model.trimap_input=True): pass --trimap "
                 "PATH_OR_DIR"

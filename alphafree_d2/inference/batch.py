@@ -40,6 +40,7 @@ __all__ = [
     "unsupported_files",
     "plan_jobs",
     "check_output_folders",
+    "remove_created_folders",
     "read_input_image",
     "run_jobs",
 ]
@@ -132,9 +133,13 @@ def unsupported_files(paths: Sequence[str]) -> List[str]:
     return [f for path in paths if os.path.isdir(path) for f in _folder_files(path)[1]]
 
 
-def check_output_folders(jobs: Sequence[MattingJob]) -> None:
+def check_output_folders(jobs: Sequence[MattingJob]) -> List[str]:
     """Create the folders the outputs of ``jobs`` go to and write (then remove) a test file in
     each, so that an unusable output folder stops a batch before any image is processed.
+
+    Returns:
+        the folders this call created (parents included, outermost first), for
+        :func:`remove_created_folders` when the batch stops before writing anything.
 
     Raises:
         OSError naming the folder that cannot be created or written.
@@ -142,9 +147,15 @@ def check_output_folders(jobs: Sequence[MattingJob]) -> None:
     folders = sorted(
         {os.path.dirname(os.path.abspath(p)) for job in jobs for p in job.outputs.values()}
     )
+    created = []
     for folder in folders:
+        missing, parent = [], folder
+        while parent and not os.path.exists(parent):
+            missing.append(parent)
+            parent = os.path.dirname(parent)
         try:
             os.makedirs(folder, exist_ok=True)
+            created += [f for f in reversed(missing) if f not in created]
             fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=folder)
             os.close(fd)
             os.remove(probe)
@@ -154,6 +165,17 @@ def check_output_folders(jobs: Sequence[MattingJob]) -> None:
                 f"output folder {folder} cannot be created or written ({e.strerror or e}); "
                 "choose another --output or fix its permissions",
             ) from e
+    return created
+
+
+def remove_created_folders(created: Sequence[str]) -> None:
+    """Remove the folders :func:`check_output_folders` created, innermost first, where they are
+    still empty (a batch that stopped before writing leaves no trace)."""
+    for folder in sorted(created, key=len, reverse=True):
+        try:
+            os.rmdir(folder)
+        except OSError:  # not empty, or already gone: leave it
+            pass
 
 
 def exif_orientation(path: str) -> int:

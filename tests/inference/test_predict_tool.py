@@ -164,6 +164,12 @@ def test_missing_checkpoint_is_a_clear_error(tiny, tmp_path, capsys):
     ]
     assert predict.main(argv) == 2
     assert "/nonexistent/model_final.pth does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()  # the folders made for the check are removed again
+    # ... but a folder the user had is kept, with its files
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "notes.txt").write_text("mine")
+    assert predict.main(argv) == 2
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["notes.txt"]
 
 
 def test_interrupted_write_leaves_no_png(tmp_path, monkeypatch):
