@@ -28,8 +28,8 @@ from detectron2.utils.logger import setup_logger
 from alphafree_d2.checkpoint.matting_checkpointer import CheckpointError
 from alphafree_d2.engine import ConfigError, apply_overrides
 from alphafree_d2.inference.foreground import estimate_foreground
-from alphafree_d2.inference.highres import MODES, HighResolutionPolicy
-from alphafree_d2.inference.predictor import MattingPredictor
+from alphafree_d2.inference.highres import HighResolutionPolicy
+from alphafree_d2.inference.predictor import MattingPredictor, add_predictor_arguments
 
 
 def get_parser():
@@ -45,22 +45,7 @@ def get_parser():
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
     parser.add_argument("--port", type=int, default=7860, help="port (0: any free port)")
-    parser.add_argument(
-        "--device", default="auto", help="cpu, cuda, cuda:N or auto (CUDA if visible)"
-    )
-    parser.add_argument(
-        "--max-megapixels",
-        type=float,
-        default=HighResolutionPolicy.max_megapixels,
-        help="pixel budget of the ViT pass; larger images follow --highres",
-    )
-    parser.add_argument(
-        "--highres",
-        choices=MODES,
-        default=HighResolutionPolicy.mode,
-        help="guided: ViT on a downscaled copy, decoder at full resolution (tiles); "
-        "resize: all on the downscaled copy, alpha upsampled",
-    )
+    add_predictor_arguments(parser)
     parser.add_argument(
         "--examples", metavar="DIR", help="also offer the images of this folder as examples"
     )

@@ -38,8 +38,8 @@ from alphafree_d2.inference.batch import (
     unsupported_files,
 )
 from alphafree_d2.inference.foreground import parse_color
-from alphafree_d2.inference.highres import MODES, HighResolutionPolicy
-from alphafree_d2.inference.predictor import MattingPredictor
+from alphafree_d2.inference.highres import HighResolutionPolicy
+from alphafree_d2.inference.predictor import MattingPredictor, add_predictor_arguments
 
 
 def get_parser():
@@ -58,22 +58,7 @@ def get_parser():
         help="also composite over a colour (name, #RRGGBB, R,G,B) or an image file",
     )
     parser.add_argument("--overwrite", action="store_true", help="redo existing outputs")
-    parser.add_argument(
-        "--device", default="auto", help="cpu, cuda, cuda:N or auto (CUDA if visible)"
-    )
-    parser.add_argument(
-        "--max-megapixels",
-        type=float,
-        default=HighResolutionPolicy.max_megapixels,
-        help="pixel budget of the ViT pass; larger images follow --highres",
-    )
-    parser.add_argument(
-        "--highres",
-        choices=MODES,
-        default=HighResolutionPolicy.mode,
-        help="guided: ViT on a downscaled copy, decoder at full resolution (tiles); "
-        "resize: all on the downscaled copy, alpha upsampled",
-    )
+    add_predictor_arguments(parser)
     parser.add_argument(
         "--trimap",
         metavar="PATH_OR_DIR",

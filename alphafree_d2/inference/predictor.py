@@ -13,9 +13,14 @@ from detectron2.config import instantiate
 from ..checkpoint.matting_checkpointer import CheckpointError, load_trained_weights
 from ..data.io import snap_trimap
 from ..utils.device import resolve_device
-from .highres import HighResolutionPolicy, predict_alpha_highres
+from .highres import MODES, HighResolutionPolicy, predict_alpha_highres
 
-__all__ = ["MattingPredictor", "build_inference_model", "load_inference_weights"]
+__all__ = [
+    "MattingPredictor",
+    "add_predictor_arguments",
+    "build_inference_model",
+    "load_inference_weights",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -180,3 +185,24 @@ class MattingPredictor:
         raise ValueError(
             f"expected an image of shape (H, W), (H, W, 3) or (H, W, 4), got {image.shape}"
         )
+
+
+def add_predictor_arguments(parser):
+    """Add the command-line options of a :class:`MattingPredictor` shared by the tools:
+    ``--device``, ``--max-megapixels`` and ``--highres`` (see :class:`HighResolutionPolicy`)."""
+    parser.add_argument(
+        "--device", default="auto", help="cpu, cuda, cuda:N or auto (CUDA if visible)"
+    )
+    parser.add_argument(
+        "--max-megapixels",
+        type=float,
+        default=HighResolutionPolicy.max_megapixels,
+        help="pixel budget of the ViT pass; larger images follow --highres",
+    )
+    parser.add_argument(
+        "--highres",
+        choices=MODES,
+        default=HighResolutionPolicy.mode,
+        help="guided: ViT on a downscaled copy, decoder at full resolution (tiles); "
+        "resize: all on the downscaled copy, alpha upsampled",
+    )
