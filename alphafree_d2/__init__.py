@@ -5,6 +5,7 @@
 read until a dataset is used) and the ``ViTMatte`` meta-architecture in ``META_ARCH_REGISTRY``.
 """
 
+from . import _third_party  # noqa: F401, I001  (first: imports fvcore/detectron2 quietly)
 from . import data, modeling  # noqa: F401  (register the datasets and the meta-architecture)
 from .config import add_alphafree_config
 from .data import MattingDatasetMapper, register_matting_dataset

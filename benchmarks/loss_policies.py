@@ -96,31 +96,54 @@ class Policy:
     label: str = "Trimap"  # "Trimap", "Mask" or "Matte"
 
 
+def _from_config(name):
+    """{"losses", "region"} of the paper's config for policy ``name`` (configs/ is the one place
+    a policy's loss weights are set)."""
+    from detectron2.config import LazyConfig
+
+    criterion = LazyConfig.load(os.path.join(REPO, "configs", PAPER_CONFIGS[name])).model.criterion
+    return {"losses": dict(criterion.losses), "region": criterion.get("region", "whole")}
+
+
+# The config that trains each policy at the paper's scale.
+PAPER_CONFIGS = {
+    "alpha_l1": "ablations/table1_alpha_l1.py",
+    "known": "ablations/table4_known.py",
+    "known_affinity": "ablations/table4_known_affinity.py",
+    "known_dc": "ablations/table4_known_dc.py",
+    "known_ddc": "am2k_ddc.py",
+    "known_ddc_unknown": "ablations/table5_ddc_unknown.py",
+    "known_dc_unknown": "ablations/table5_dc_unknown.py",
+    "mask_l1_ddc": "ablations/table7_mask_l1.py",
+    "mask_bce_ddc": "ablations/table7_mask_bce.py",
+}
+
+
 def _policies():
     from alphafree_d2.modeling.losses import LOSSES
-    from alphafree_d2.modeling.losses import PAPER_POLICIES as P
 
-    def policy(title, short, paper, spec):
+    def policy(title, short, paper, name=None, losses=None):
+        spec = _from_config(name) if name else {"losses": losses, "region": "whole"}
         # the training label follows from what the losses need (the table of losses)
-        needs = {n for name in spec["losses"] for n in LOSSES[name].needs}
+        needs = {n for loss in spec["losses"] for n in LOSSES[loss].needs}
         label = "Mask" if "mask" in needs else "Matte" if "alpha" in needs else "Trimap"
-        return Policy(title, short, paper, dict(spec["losses"]), spec.get("region", "whole"), label)
+        return Policy(title, short, paper, spec["losses"], spec["region"], label)
 
     return {
-        "known": policy("L_known", "known", "T4 r1", P["known"]),
-        "known_affinity": policy("L_known + L_affinity", "+affinity", "T4 r2", P["known_affinity"]),
-        "known_dc": policy("L_known + L_DC", "+DC", "T4 r3", P["known_dc"]),
-        "known_ddc": policy("L_known + L_DDC", "+DDC", "T4 r4, T1 r2", P["known_ddc"]),
+        "known": policy("L_known", "known", "T4 r1", "known"),
+        "known_affinity": policy("L_known + L_affinity", "+affinity", "T4 r2", "known_affinity"),
+        "known_dc": policy("L_known + L_DC", "+DC", "T4 r3", "known_dc"),
+        "known_ddc": policy("L_known + L_DDC", "+DDC", "T4 r4, T1 r2", "known_ddc"),
         "known_ddc_unknown": policy(
-            "L_known + L_DDC (unknown band)", "+DDC unknown", "T5", P["known_ddc_unknown"]
+            "L_known + L_DDC (unknown band)", "+DDC unknown", "T5", "known_ddc_unknown"
         ),
         "known_dc_unknown": policy(
-            "L_known + L_DC (unknown band)", "+DC unknown", "T5", P["known_dc_unknown"]
+            "L_known + L_DC (unknown band)", "+DC unknown", "T5", "known_dc_unknown"
         ),
-        "mask_l1_ddc": policy("L1 mask + L_DDC", "mask+DDC", "T7 r1", P["mask_l1_ddc"]),
-        "mask_bce_ddc": policy("BCE mask + L_DDC", "BCE mask+DDC", "T7 r2", P["mask_bce_ddc"]),
-        "mask_l1": policy("L1 mask", "mask", "-", {"losses": {"mask_l1": 1.0}}),
-        "alpha_l1": policy("L1 alpha (fine labels)", "alpha L1", "T1 r1", P["alpha_l1"]),
+        "mask_l1_ddc": policy("L1 mask + L_DDC", "mask+DDC", "T7 r1", "mask_l1_ddc"),
+        "mask_bce_ddc": policy("BCE mask + L_DDC", "BCE mask+DDC", "T7 r2", "mask_bce_ddc"),
+        "mask_l1": policy("L1 mask", "mask", "-", losses={"mask_l1": 1.0}),
+        "alpha_l1": policy("L1 alpha (fine labels)", "alpha L1", "T1 r1", "alpha_l1"),
     }
 
 

@@ -2,6 +2,8 @@
 
 import importlib.metadata
 import inspect
+import subprocess
+import sys
 
 import detectron2
 from detectron2.data import DatasetCatalog, MetadataCatalog
@@ -64,3 +66,21 @@ def test_yacs_build_model():
     model = build_model(cfg)
     assert isinstance(model, alphafree_d2.ViTMatte)
     assert model.criterion.losses == {"known": 1.0, "ddc": 10.0}
+
+
+def test_import_is_quiet_and_leaves_the_warning_filters_alone():
+    """`import alphafree_d2` prints none of the third-party deprecation notices of fvcore and
+    detectron2's ViT, yet adds no FutureWarning filter, and a user's own FutureWarning still
+    shows."""
+    code = (
+        "import warnings; before = list(warnings.filters); import alphafree_d2; "
+        "added = [f for f in warnings.filters if f not in before and f[2] is FutureWarning]; "
+        "assert not added, added; "
+        "warnings.warn('users still see this', FutureWarning)"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-W", "always", "-c", code], capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "is deprecated" not in proc.stderr, proc.stderr
+    assert "users still see this" in proc.stderr

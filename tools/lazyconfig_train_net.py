@@ -15,25 +15,20 @@ random (``--allow-partial-checkpoint`` evaluates it anyway).
 """
 
 import logging
-import warnings
 
-# Deprecation notices of third-party code that a user cannot act on: fvcore's torch.jit.script
-# at import, detectron2's ViT importing timm.models.layers. Only these, by message and origin.
-for _message, _module in [
-    (r"`torch\.jit\.script` is deprecated", r"torch\.jit\._script"),
-    (r"Importing from timm\.models\.layers is deprecated", r"timm\.models\.layers"),
-]:
-    warnings.filterwarnings("ignore", _message, FutureWarning, _module)
+# First: registers the plugin, and imports fvcore and detectron2's ViT without the two
+# third-party deprecation notices they print (see alphafree_d2/_third_party.py).
+import alphafree_d2  # noqa: F401
 
-from detectron2.config import LazyConfig, instantiate  # noqa: E402
-from detectron2.engine import default_setup  # noqa: E402
-from detectron2.evaluation import inference_on_dataset, print_csv_format  # noqa: E402
-from detectron2.utils import comm  # noqa: E402
-from detectron2.utils.logger import setup_logger  # noqa: E402
+# isort: split
+from detectron2.config import LazyConfig, instantiate
+from detectron2.engine import default_setup
+from detectron2.evaluation import inference_on_dataset, print_csv_format
+from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
 
-import alphafree_d2  # noqa: F401, E402  (registers datasets and the meta-architecture)
-from alphafree_d2.checkpoint import MattingCheckpointer, load_trained_weights  # noqa: E402
-from alphafree_d2.engine import (  # noqa: E402
+from alphafree_d2.checkpoint import MattingCheckpointer, load_trained_weights
+from alphafree_d2.engine import (
     apply_overrides,
     argument_parser,
     build_ddp_model,
@@ -46,7 +41,7 @@ from alphafree_d2.engine import (  # noqa: E402
     resolve_schedule,
     setup_eval_only,
 )
-from alphafree_d2.utils import resolve_device  # noqa: E402
+from alphafree_d2.utils import resolve_device
 
 logger = logging.getLogger("detectron2")
 

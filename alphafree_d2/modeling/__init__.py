@@ -6,7 +6,6 @@ from .build import build_matting_criterion, build_matting_decoder
 from .decoder import DetailCapture
 from .losses import (
     LOSSES,
-    PAPER_POLICIES,
     MattingCriterion,
     NeighbourSelection,
     affinity_loss,
@@ -25,7 +24,6 @@ __all__ = [
     "LOSSES",
     "MattingCriterion",
     "NeighbourSelection",
-    "PAPER_POLICIES",
     "ViTMatte",
     "affinity_loss",
     "build_matting_criterion",

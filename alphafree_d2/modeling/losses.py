@@ -52,7 +52,6 @@ __all__ = [
     "LossEntry",
     "LOSSES",
     "MattingCriterion",
-    "PAPER_POLICIES",
 ]
 
 REGIONS = ("whole", "unknown")
@@ -385,34 +384,14 @@ LOSSES: Dict[str, LossEntry] = {
     "alpha_l1": LossEntry(lambda p, x: alpha_l1_loss(p, x.alpha), ("alpha",), "Table 1 row 1"),
 }
 
-# The loss policies of the paper's tables, as MattingCriterion keyword arguments (use any other
-# combination the same way). lambda = 10 for DC/DDC (Sec. 4.1). The paper gives no weight for
-# the affinity loss (Table 4 row 2): 10 is our choice, not the paper's.
-PAPER_POLICIES: Dict[str, dict] = {
-    # Table 1 row 1: finely supervised baseline (needs alpha labels).
-    "alpha_l1": {"losses": {"alpha_l1": 1.0}},
-    # Table 4 rows 1-4; "known_dc"/"known_ddc" are also Table 5's "Whole" rows, and
-    # "known_ddc" is Table 1 row 2 and Table 7's "Trimap l1" (Eq. 11).
-    "known": {"losses": {"known": 1.0}},
-    "known_affinity": {"losses": {"known": 1.0, "affinity": 10.0}},
-    "known_dc": {"losses": {"known": 1.0, "dc": 10.0}},
-    "known_ddc": {"losses": {"known": 1.0, "ddc": 10.0}},
-    # Table 5 "Unknown" rows.
-    "known_dc_unknown": {"losses": {"known": 1.0, "dc": 10.0}, "region": "unknown"},
-    "known_ddc_unknown": {"losses": {"known": 1.0, "ddc": 10.0}, "region": "unknown"},
-    # Table 7: segmentation-mask labels (the dataset's trimap holds a 0/1 mask).
-    "mask_l1_ddc": {"losses": {"mask_l1": 1.0, "ddc": 10.0}},
-    "mask_bce_ddc": {"losses": {"mask_bce": 1.0, "ddc": 10.0}},
-}
-
 
 class MattingCriterion(nn.Module):
     """Loss head: the losses of :data:`LOSSES` by name with weights; returns detectron2's loss
     dict, one ``loss_<name>`` term per configured loss.
 
     Example (Eq. 11, the paper's default): ``MattingCriterion({"known": 1.0, "ddc": 10.0})``;
-    every policy of Tables 1, 4, 5 and 7 is in :data:`PAPER_POLICIES`
-    (``MattingCriterion(**PAPER_POLICIES["known_ddc_unknown"])``), Table 8 is ``kernel_size``.
+    the policies of Tables 1, 4, 5 and 7 are ``configs/ablations/`` (their
+    ``model.criterion``), Table 8 is ``kernel_size``.
 
     Args:
         losses: {name: weight}, names from :data:`LOSSES`, weights finite and >= 0 (a weight of
