@@ -413,10 +413,9 @@ def _read_json(path):
 
 
 def _write_json(path, value):
-    from alphafree_d2.utils.file_io import atomic_write
+    from alphafree_d2.utils.file_io import write_json
 
-    with atomic_write(path, "w") as f:
-        json.dump(value, f, indent=1)
+    write_json(path, value)
 
 
 def final_losses(metrics_json, last=3):
@@ -601,6 +600,8 @@ def write_report(plan, policies, infos, train_records, val_records, real_dir, st
 
     from detectron2.data import DatasetCatalog
 
+    from alphafree_d2.utils.file_io import atomic_write, write_csv
+
     datasets = [
         (
             "demo_val",
@@ -692,10 +693,9 @@ def write_report(plan, policies, infos, train_records, val_records, real_dir, st
         "MSE-T",
         "SAD-K",
     ]
-    with open(os.path.join(plan.output, "results.csv"), "w", encoding="utf-8") as f:
-        f.write(",".join(keys) + "\n")
-        for row in csv_rows:
-            f.write(",".join(str(row[k]) for k in keys) + "\n")
+    write_csv(
+        os.path.join(plan.output, "results.csv"), keys, [[r[k] for k in keys] for r in csv_rows]
+    )
 
     wall = time.perf_counter() - start
     background = _label_background_level(train_records)
@@ -747,7 +747,7 @@ def write_report(plan, policies, infos, train_records, val_records, real_dir, st
             f"{method} on {label} {sec:.2f} s" for (label, method), sec in seconds_per_image.items()
         )
     report = "\n\n".join(filter(None, [header, *sections, losses_md, timing_md, figures_md])) + "\n"
-    with open(os.path.join(plan.output, "results.md"), "w", encoding="utf-8") as f:
+    with atomic_write(os.path.join(plan.output, "results.md"), "w", encoding="utf-8") as f:
         f.write(report)
     _write_json(
         os.path.join(plan.output, "benchmark.json"),
