@@ -133,7 +133,7 @@ class MattingPredictor:
         trimap = self._check_trimap(trimap, image.shape[:2])
         if self.input_format == "BGR":
             image = image[:, :, ::-1]
-        tensor = torch.from_numpy(np.ascontiguousarray(image)).to(self.device)
+        tensor = torch.from_numpy(np.require(image, requirements=("C", "W"))).to(self.device)
         tensor = tensor.permute(2, 0, 1)[None]
         tensor = tensor.to(torch.float32, memory_format=torch.contiguous_format)
         if trimap is not None:

@@ -1,6 +1,7 @@
 """MattingPredictor: numpy in, alpha out; weights loaded with clear errors."""
 
 import copy
+import warnings
 
 import numpy as np
 import pytest
@@ -32,6 +33,18 @@ def test_rgb_shape_range_and_equal_to_predict_alpha(predictor, tiny):
     np.testing.assert_allclose(alpha, reference(tiny.model, image), atol=1e-6)
     assert predictor.device == torch.device("cpu")
     assert not predictor.model.training
+
+
+def test_read_only_image_is_not_modified_and_warns_nothing(predictor):
+    """Decoded uploads and memory-mapped files arrive as read-only arrays."""
+    image = random_image(21, 19, seed=3)
+    read_only = image.copy()
+    read_only.flags.writeable = False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        alpha = predictor(read_only)
+    np.testing.assert_array_equal(alpha, predictor(image))
+    np.testing.assert_array_equal(read_only, image)
 
 
 def test_grayscale_and_rgba(predictor):
