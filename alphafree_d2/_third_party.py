@@ -2,10 +2,11 @@
 
 fvcore's ``fvcore.nn`` and detectron2's ``modeling`` package (``box_regression``) call
 ``torch.jit.script`` at import, and detectron2's ViT blocks import ``timm.models.layers``
-(lazily, when the first block is built); both raise a ``FutureWarning`` on the torch/timm versions this
-project pins. They are imported here once, first thing on ``import alphafree_d2``, with only
-these two notices (matched by message and by the module that raises them) silenced. The global
-warning filters are restored afterwards, so a user's own code still sees every warning.
+(lazily, when the first block is built); both raise a ``FutureWarning`` on the torch/timm
+versions this project pins. They are imported here once, first thing on ``import alphafree_d2``,
+with only these two notices (matched by message and by the module that raises them) silenced.
+The global warning filters are restored afterwards, so a user's own code still sees every
+warning. (A program that imports detectron2 before alphafree_d2 sees the notices once.)
 """
 
 import warnings
