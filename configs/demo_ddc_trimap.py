@@ -9,3 +9,6 @@ model.backbone.in_chans = 4
 model.decoder.image_channels = 4
 
 train.output_dir = "./output/demo_ddc_trimap"
+# 16 channels in the decoder's head (the paper configs' and transformers' VitMatteHead width, so
+# the model exports with tools/export.py --format hf); the automatic demo keeps 8.
+model.decoder.head_channels = 16

@@ -15,14 +15,30 @@ All readers name the file in their errors. Conventions used across the package:
   0, 128 and 255 cover large areas. 0/1/2 label maps are read with the explicit
   ``encoding="labels012"`` (0 background, 1 unknown, 2 foreground; palette PNGs by their
   indices).
+
+Pixel cap: every reader checks the width x height its file declares, from the header alone
+(PIL; tifffile for the TIFFs PIL does not parse), before decoding anything, and refuses files
+above the cap with :class:`ImageTooLargeError` naming the file, its size and the cap. A file of
+a few hundred KB can declare 20000 x 20000 pixels, and decoding plus the float copies along the
+pipeline cost about 100 bytes per pixel. The cap is :data:`DEFAULT_MAX_PIXELS` (100 megapixels)
+unless :func:`set_max_pixels` changed it for the process, or a reader is given ``max_pixels``.
 """
 
+import io
 import os
+import threading
+import warnings
 
 import cv2
 import numpy as np
 
 __all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "ImageTooLargeError",
+    "get_max_pixels",
+    "set_max_pixels",
+    "image_header_size",
+    "check_image_pixels",
     "IMAGE_EXTENSIONS",
     "read_image",
     "read_alpha",
@@ -56,11 +72,118 @@ _OFF_LEVEL = np.abs(np.arange(256)[:, None] - np.array([0, 128, 255])[None]).min
 _SAMPLE_ABOVE = 512 * 512
 
 
-def _read_raw(path):
-    """Read a file with its own depth and channels: (H, W) or (H, W, C), uint8/uint16/float."""
+# The pixel cap (module docstring). 100 megapixels is a 12000 x 8000 photo; decoding one costs
+# a few GB along the pipeline, which a 24 GB machine survives.
+DEFAULT_MAX_PIXELS = 100_000_000
+_max_pixels = DEFAULT_MAX_PIXELS
+# PIL refuses headers above 2 x Image.MAX_IMAGE_PIXELS; the size of such a file is read with
+# that limit lifted for the one call, under this lock.
+_PIL_LIMIT_LOCK = threading.Lock()
+
+
+class ImageTooLargeError(ValueError):
+    """An image file that declares more pixels than the cap (the message names both)."""
+
+
+def get_max_pixels():
+    """The process's pixel cap (:func:`set_max_pixels`), an int >= 1."""
+    return _max_pixels
+
+
+def set_max_pixels(max_pixels):
+    """Set the pixel cap of every reader in this process (``None``: the default); returns the
+    previous cap. Raises ValueError unless ``max_pixels`` is a whole number >= 1."""
+    global _max_pixels
+    previous = _max_pixels
+    _max_pixels = DEFAULT_MAX_PIXELS if max_pixels is None else _valid_cap(max_pixels)
+    return previous
+
+
+def _valid_cap(max_pixels):
+    try:
+        value = float(max_pixels)
+    except (TypeError, ValueError):
+        value = float("nan")
+    if not (value >= 1 and value == int(value)):  # also refuses nan and inf
+        raise ValueError(f"the pixel cap must be a whole number >= 1, got {max_pixels!r}")
+    return int(value)
+
+
+def image_header_size(source):
+    """(height, width) that an image file declares in its header, without decoding pixels.
+
+    Args:
+        source: a path or the file's bytes.
+
+    Returns None when neither PIL nor (for TIFF) tifffile can parse the header.
+    """
+    from PIL import Image
+
+    def open_header():
+        fp = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(fp) as im:
+                return int(im.size[1]), int(im.size[0])
+
+    try:
+        return open_header()
+    except Image.DecompressionBombError:
+        with _PIL_LIMIT_LOCK:
+            limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                return open_header()
+            finally:
+                Image.MAX_IMAGE_PIXELS = limit
+    except (OSError, SyntaxError, ValueError):  # UnidentifiedImageError is an OSError
+        pass
+    try:  # TIFFs PIL does not parse (3-channel float): tifffile reads their tags
+        import tifffile
+
+        fp = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
+        with tifffile.TiffFile(fp) as tif:
+            shape = tif.pages[0].shape
+            axes = tif.pages[0].axes
+        return int(shape[axes.index("Y")]), int(shape[axes.index("X")])
+    except Exception:  # not a TIFF either (tifffile raises its own TiffFileError and others)
+        return None
+
+
+def check_image_pixels(source, name=None, max_pixels=None):
+    """Raise unless the image file ``source`` (a path or its bytes) declares at most
+    ``max_pixels`` pixels (default: the process's cap) in a header PIL or tifffile can parse.
+
+    Returns (height, width). Raises :class:`ImageTooLargeError` above the cap and ValueError for
+    a file whose header cannot be parsed (it is not decoded, so nothing is allocated for it).
+    ``name`` is how the file is named in messages (default: the path).
+    """
+    cap = get_max_pixels() if max_pixels is None else _valid_cap(max_pixels)
+    name = name if name is not None else source if isinstance(source, str) else "image"
+    size = image_header_size(source)
+    if size is None:
+        raise ValueError(
+            f"{name}: cannot be read as an image (its header is not that of a "
+            f"{'/'.join(e.lstrip('.').upper() for e in IMAGE_EXTENSIONS)} file, or it is "
+            "empty or truncated)"
+        )
+    height, width = size
+    if height * width > cap:
+        raise ImageTooLargeError(
+            f"{name}: {width} x {height} pixels ({height * width / 1e6:.1f} megapixels) is above "
+            f"the cap of {cap / 1e6:g} megapixels ({cap} pixels); refused before decoding. Use a "
+            "smaller image, or raise the cap (--max-pixels, or the config's max_pixels)"
+        )
+    return height, width
+
+
+def _read_raw(path, max_pixels=None):
+    """Read a file with its own depth and channels: (H, W) or (H, W, C), uint8/uint16/float.
+    Files above the pixel cap are refused before decoding (:func:`check_image_pixels`)."""
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path}: no such file")
     data = np.fromfile(path, dtype=np.uint8)  # also works for non-ASCII paths
+    if data.size:
+        check_image_pixels(memoryview(data), name=path, max_pixels=max_pixels)
     array = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     if array is None:
         raise ValueError(
@@ -80,11 +203,13 @@ def _to_unit_float(array, path):
     raise ValueError(f"{path}: unsupported pixel type {array.dtype} (expected 8/16-bit or float)")
 
 
-def read_image(path, format="RGB"):
-    """Read a colour image as uint8 (H, W, 3) in ``format`` ("RGB" or "BGR")."""
+def read_image(path, format="RGB", max_pixels=None):
+    """Read a colour image as uint8 (H, W, 3) in ``format`` ("RGB" or "BGR").
+
+    ``max_pixels``: the pixel cap for this file (default: the process's, module docstring)."""
     if format not in ("RGB", "BGR"):
         raise ValueError(f"image format must be 'RGB' or 'BGR', got {format!r}")
-    array = _read_raw(path)
+    array = _read_raw(path, max_pixels)
     if array.dtype != np.uint8:
         array = np.round(_to_unit_float(array, path) * 255.0).astype(np.uint8)
     if array.ndim == 2:
@@ -112,9 +237,10 @@ def _single_channel(array, path, what):
     return array
 
 
-def read_alpha(path):
-    """Read an alpha matte as float32 (H, W) in [0, 1] (8-bit, 16-bit or float files)."""
-    return _to_unit_float(_single_channel(_read_raw(path), path, "alpha matte"), path)
+def read_alpha(path, max_pixels=None):
+    """Read an alpha matte as float32 (H, W) in [0, 1] (8-bit, 16-bit or float files).
+    ``max_pixels`` as for :func:`read_image`."""
+    return _to_unit_float(_single_channel(_read_raw(path, max_pixels), path, "alpha matte"), path)
 
 
 def snap_trimap(trimap):
@@ -204,10 +330,12 @@ def _check_gray_trimap(raw, codes, path):
         )
 
 
-def _read_labels012(path):
+def _read_labels012(path, max_pixels=None):
     """A 0/1/2 label map (palette PNGs by their indices) -> uint8 {0, 128, 255}."""
     from PIL import Image
 
+    if os.path.isfile(path):
+        check_image_pixels(path, max_pixels=max_pixels)
     array = None
     try:
         with Image.open(path) as im:
@@ -216,7 +344,7 @@ def _read_labels012(path):
     except OSError:  # not a file PIL reads: OpenCV decides below
         pass
     if array is None:
-        array = _trimap_plane(_read_raw(path), path)
+        array = _trimap_plane(_read_raw(path, max_pixels), path)
     if array.dtype.kind not in "ui" or array.max() > 2:
         raise ValueError(
             f"{path}: trimap_encoding='labels012' expects the integer values 0 (background), "
@@ -227,18 +355,19 @@ def _read_labels012(path):
     return np.array([0, 128, 255], dtype=np.uint8)[array]
 
 
-def read_trimap(path, encoding="gray"):
+def read_trimap(path, encoding="gray", max_pixels=None):
     """Read a trimap (or a binary mask) as uint8 (H, W) with values exactly {0, 128, 255}.
 
     Args:
         encoding: "gray" (0/128/255 trimaps and 0/255 masks, 8-bit, 16-bit or float, snapped;
             files that do not read as such are refused, see the module docstring) or
             "labels012" (0 background, 1 unknown, 2 foreground, read exactly).
+        max_pixels: as for :func:`read_image`.
     """
     check_trimap_encoding(encoding)
     if encoding == "labels012":
-        return _read_labels012(path)
-    raw = _trimap_plane(_read_raw(path), path)
+        return _read_labels012(path, max_pixels)
+    raw = _trimap_plane(_read_raw(path, max_pixels), path)
     codes = raw
     if codes.dtype != np.uint8:
         codes = np.round(_to_unit_float(codes, path) * 255.0).astype(np.uint8)
