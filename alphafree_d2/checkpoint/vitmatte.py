@@ -1,0 +1,578 @@
+"""Pretrained ViTMatte weights <-> this package's ViTMatte: transformers folders, the original
+release, and the settings that make both sides the same network.
+
+transformers' ``VitMatteForImageMatting`` computes exactly what our ViTMatte computes (detectron2's
+ViT + :class:`~alphafree_d2.modeling.decoder.DetailCapture`) when these hold, and only then:
+
+- ViT: same depth, width, heads, MLP width (an integer ``mlp_ratio``: transformers' field is an
+  int), patch size (no padding), input channels, window size and window / residual block
+  indexes, relative positions (table sizes: ``2 * window - 1`` in window blocks,
+  ``2 * img_size / patch - 1`` in global ones) and the absolute position embedding of the
+  pretraining grid (both resize it bicubically, ``align_corners=False``, and both resize
+  relative-position tables linearly to the token grid); exact GELU; ``nn.LayerNorm`` with one eps
+  (transformers' ``layer_norm_eps``; the conv residual blocks' channel LayerNorm is eps 1e-6 on
+  both sides); windows padded with zeros after ``norm1`` on both sides;
+- decoder: transformers' fusion blocks upsample by a fixed factor 2 (ours resize to the skip's
+  size), so the ViT stride must be ``2 ** (len(conv_channels) + 1)`` (16 for three conv
+  stages); its matting head has 16 middle channels, fixed in its code
+  (``model.decoder.head_channels=16``); its conv-stream and fusion BatchNorms share one eps
+  (``batch_norm_eps``), the head's is 1e-5;
+- preprocessing: transformers' processor takes RGB, computes ``(x * r - mean) / std`` (our
+  ``pixel_mean = mean / r``, ``pixel_std = std / r`` with ``r = rescale_factor``) and appends
+  the trimap times ``r``, so a trimap-guided model needs ``r = 1/255``; it pads bottom / right
+  with zeros after normalisation to a multiple of ``size_divisor``, as ours does.
+
+Anything else is refused by :func:`vitmatte_fields` naming the setting, never exported
+approximately. Key names: :mod:`.vitmatte_keys`.
+"""
+
+import json
+import math
+import os
+from typing import Dict, Optional
+
+import torch
+from torch import nn
+
+from .safe_load import load_torch_weights
+from .vitmatte_keys import from_hf_state_dict, rename_state_dict
+
+__all__ = [
+    "NotExportableError",
+    "vitmatte_fields",
+    "settings_from_hf",
+    "compare_settings",
+    "read_hf_vitmatte",
+    "convert_hf_vitmatte",
+    "convert_original_vitmatte",
+    "set_input_channels",
+    "HEAD_CHANNELS",
+    "format_overrides",
+]
+
+# transformers' VitMatteHead: nn.Conv2d(in, 16, 3) -> BatchNorm2d(16) (default eps) -> ReLU -> 1x1.
+HEAD_CHANNELS = 16
+_HEAD_BN_EPS = 1e-5
+_RESIDUAL_LN_EPS = 1e-6
+_PATCH_KEY = "backbone.patch_embed.proj.weight"
+_STREAM_KEY = "decoder.conv_stream.0.0.weight"
+
+# transformers field -> our LazyConfig key (``model.`` + ...).
+_BACKBONE_KEYS = {
+    "hidden_size": "backbone.embed_dim",
+    "num_hidden_layers": "backbone.depth",
+    "num_attention_heads": "backbone.num_heads",
+    "mlp_ratio": "backbone.mlp_ratio",
+    "patch_size": "backbone.patch_size",
+    "num_channels": "backbone.in_chans",
+    "qkv_bias": "backbone.qkv_bias",
+    "window_size": "backbone.window_size",
+    "window_block_indices": "backbone.window_block_indexes",
+    "residual_block_indices": "backbone.residual_block_indexes",
+    "use_absolute_position_embeddings": "backbone.use_abs_pos",
+    "use_relative_position_embeddings": "backbone.use_rel_pos",
+    "image_size": "backbone.img_size",
+    "pretrain_image_size": "backbone.pretrain_img_size",
+}
+_DECODER_KEYS = {
+    "hidden_size": "decoder.in_channels",
+    "convstream_hidden_sizes": "decoder.conv_channels",
+    "fusion_hidden_sizes": "decoder.fusion_channels",
+}
+
+
+class NotExportableError(ValueError):
+    """The model (or a transformers configuration) has a setting the other side cannot hold
+    exactly; the message names each one."""
+
+
+def _raise_if(problems, what):
+    if problems:
+        raise NotExportableError(f"{what}:\n  - " + "\n  - ".join(problems))
+
+
+# ------------------------------------------------------------------------------------------
+# Our model -> transformers' configuration fields.
+
+
+def _vit_fields(vit, problems):
+    from detectron2.modeling.backbone.vit import ViT
+
+    if not isinstance(vit, ViT):
+        problems.append(f"model.backbone is a {type(vit).__name__}; only detectron2's ViT exports")
+        return {}
+    proj = vit.patch_embed.proj
+    patch = proj.kernel_size[0]
+    if proj.kernel_size != (patch, patch) or proj.stride != proj.kernel_size or any(proj.padding):
+        problems.append(f"model.backbone: patch embedding {proj} is not square / non-overlapping")
+    blocks = list(vit.blocks)
+    dim = proj.out_channels
+    first = blocks[0]
+    hidden = first.mlp.fc1.out_features
+    fields = {
+        "hidden_size": dim,
+        "num_hidden_layers": len(blocks),
+        "num_attention_heads": first.attn.num_heads,
+        "mlp_ratio": hidden // dim,
+        "patch_size": patch,
+        "num_channels": proj.in_channels,
+        "qkv_bias": first.attn.qkv.bias is not None,
+        "window_size": max(b.window_size for b in blocks),
+        "window_block_indices": [i for i, b in enumerate(blocks) if b.window_size > 0],
+        "residual_block_indices": [i for i, b in enumerate(blocks) if b.use_residual_block],
+        "use_absolute_position_embeddings": vit.pos_embed is not None,
+        "use_relative_position_embeddings": bool(first.attn.use_rel_pos),
+        "hidden_act": "gelu",
+        "out_features": [f"stage{len(blocks)}"],
+    }
+    if hidden % dim:
+        problems.append(
+            f"model.backbone.mlp_ratio gives an MLP width of {hidden} for width {dim}: "
+            f"transformers' mlp_ratio is an integer"
+        )
+    norms = [m for b in blocks for m in (b.norm1, b.norm2)]
+    eps = {getattr(m, "eps", None) for m in norms}
+    if not all(type(m) is nn.LayerNorm and m.elementwise_affine for m in norms) or len(eps) != 1:
+        problems.append(
+            "model.backbone.norm_layer must be nn.LayerNorm with one eps (transformers' "
+            f"layer_norm_eps); found {sorted({type(m).__name__ for m in norms})}, eps {eps}"
+        )
+    else:
+        fields["layer_norm_eps"] = eps.pop()
+    acts = [b.mlp.act for b in blocks]
+    acts += [b.residual.act1 for b in blocks if b.use_residual_block]
+    if not all(type(a) is nn.GELU and a.approximate == "none" for a in acts):
+        problems.append("model.backbone.act_layer must be nn.GELU (exact; transformers' 'gelu')")
+    if any(not isinstance(getattr(b.mlp, "norm", nn.Identity()), nn.Identity) for b in blocks):
+        problems.append("model.backbone: an MLP with a norm layer has no transformers equivalent")
+    for b in blocks:
+        if b.use_residual_block:
+            ln_eps = {b.residual.norm1.eps, b.residual.norm2.eps, b.residual.norm3.eps}
+            if ln_eps != {_RESIDUAL_LN_EPS}:
+                problems.append(f"model.backbone: residual LayerNorm eps {ln_eps}, not 1e-6")
+    if vit.pos_embed is not None:
+        n = vit.pos_embed.shape[1] - int(vit.pretrain_use_cls_token)
+        fields["pretrain_image_size"] = math.isqrt(n) * patch
+    global_blocks = [b for b in blocks if b.window_size == 0]
+    if fields["use_relative_position_embeddings"] and global_blocks:
+        fields["image_size"] = (global_blocks[0].attn.rel_pos_h.shape[0] + 1) // 2 * patch
+    drop = blocks[-1].drop_path
+    fields["drop_path_rate"] = float(getattr(drop, "drop_prob", 0.0))
+    return fields
+
+
+def _decoder_fields(decoder, embed_dim, patch, problems):
+    from ..modeling.decoder import DetailCapture
+
+    if not isinstance(decoder, DetailCapture):
+        problems.append(
+            f"model.decoder is a {type(decoder).__name__}; only DetailCapture has a "
+            f"transformers equivalent (VitMatteDetailCaptureModule)"
+        )
+        return {}
+    stream = [s[0].out_channels for s in decoder.conv_stream]
+    fusion = [f[0].out_channels for f in decoder.fusion]
+    head = decoder.head[0].out_channels
+    if head != HEAD_CHANNELS:
+        problems.append(
+            f"model.decoder.head_channels={head}: transformers' VitMatteHead has "
+            f"{HEAD_CHANNELS} middle channels, fixed in its code; train with "
+            f"model.decoder.head_channels={HEAD_CHANNELS}"
+        )
+    if patch is not None and patch != 2 ** (len(stream) + 1):
+        problems.append(
+            f"model.backbone.patch_size={patch} with {len(stream)} conv stages "
+            f"(model.decoder.conv_channels): transformers' fusion blocks upsample by exactly 2, "
+            f"so the ViT stride must be 2^(stages + 1) = {2 ** (len(stream) + 1)}"
+        )
+    bns = [s[1] for s in decoder.conv_stream] + [f[1] for f in decoder.fusion]
+    eps = {bn.eps for bn in bns}
+    if len(eps) != 1 or decoder.head[1].eps != _HEAD_BN_EPS:
+        problems.append(
+            f"model.decoder: BatchNorm eps {sorted(eps)} (head {decoder.head[1].eps}); "
+            f"transformers has one batch_norm_eps and 1e-5 in the head"
+        )
+    fields = {
+        "hidden_size": embed_dim,
+        "convstream_hidden_sizes": stream,
+        "fusion_hidden_sizes": fusion,
+        "batch_norm_eps": min(eps) if eps else 1e-5,
+    }
+    return fields
+
+
+def vitmatte_fields(model) -> Dict[str, dict]:
+    """transformers' description of our :class:`~alphafree_d2.modeling.ViTMatte`, read from
+    its modules (not from the config, so it describes the network that runs).
+
+    Returns:
+        {"backbone": VitDetConfig fields, "vitmatte": VitMatteConfig fields (without the
+        backbone), "processor": VitMatteImageProcessor fields}.
+
+    Raises:
+        NotExportableError: listing every setting transformers cannot hold exactly.
+    """
+    problems = []
+    backbone = _vit_fields(model.backbone, problems)
+    patch = backbone.get("patch_size")
+    decoder = _decoder_fields(model.decoder, backbone.get("hidden_size"), patch, problems)
+    if model.input_format != "RGB":
+        problems.append(
+            f"model.input_format={model.input_format!r}: transformers' processor feeds RGB"
+        )
+    d = int(model.size_divisibility)
+    if patch and (d < 1 or d % patch):
+        problems.append(
+            f"model.size_divisibility={d} is not a multiple of the patch size {patch}: "
+            f"transformers' decoder needs padded sizes that are"
+        )
+    _raise_if(problems, "this model cannot be exported to transformers' ViTMatte exactly")
+    processor = {
+        "do_rescale": True,
+        "rescale_factor": 1 / 255,
+        "do_normalize": True,
+        # 0-255 values of a float32 buffer, to 4 decimals: 123.675 stays 123.675.
+        "image_mean": [round(float(v), 4) / 255 for v in model.pixel_mean.flatten()],
+        "image_std": [round(float(v), 4) / 255 for v in model.pixel_std.flatten()],
+        "do_pad": True,
+        "size_divisor": d,
+    }
+    return {"backbone": backbone, "vitmatte": decoder, "processor": processor}
+
+
+# ------------------------------------------------------------------------------------------
+# transformers' configuration -> our settings.
+
+
+def settings_from_hf(config: dict, processor: Optional[dict] = None) -> Dict[str, object]:
+    """The settings of our LazyConfig (``model.*`` keys, values for ``key=value`` overrides)
+    under which our ViTMatte is the network a transformers ``config.json`` describes.
+
+    Args:
+        config: ``VitMatteForImageMatting``'s ``config.json`` (with ``backbone_config``).
+        processor: its ``preprocessor_config.json``, or None (normalisation then unknown: the
+            ``model.pixel_*`` keys are left out).
+
+    transformers' ``VitMatteForImageMatting`` decodes the last of the backbone's
+    ``out_features``: when that is block k of N, blocks k+1..N cannot change its alpha, and the
+    settings say ``depth=k`` (the conversion then leaves those blocks out).
+
+    Raises:
+        NotExportableError: for settings our model cannot hold (activation, eps).
+    """
+    b = dict(config.get("backbone_config") or {})
+    problems = []
+    if b.get("model_type", "vitdet") != "vitdet":
+        problems.append(f"backbone model_type {b.get('model_type')!r}: only 'vitdet' converts")
+    if b.get("hidden_act", "gelu") != "gelu":
+        problems.append(f"backbone hidden_act {b['hidden_act']!r}: our ViT uses exact GELU")
+    if not math.isclose(b.get("layer_norm_eps", 1e-6), 1e-6):
+        problems.append(f"backbone layer_norm_eps {b['layer_norm_eps']}: our configs use 1e-6")
+    if not math.isclose(config.get("batch_norm_eps", 1e-5), 1e-5):
+        problems.append(f"batch_norm_eps {config['batch_norm_eps']}: our decoder uses 1e-5")
+    _raise_if(problems, "this transformers ViTMatte has settings our model cannot hold")
+    depth = int(b.get("num_hidden_layers", 12))
+    stage = (b.get("out_features") or [f"stage{depth}"])[-1]
+    depth = depth if stage == "stem" else int(stage.replace("stage", ""))
+    defaults = {
+        "hidden_size": 768,
+        "num_attention_heads": 12,
+        "mlp_ratio": 4,
+        "patch_size": 16,
+        "num_channels": 3,
+        "qkv_bias": True,
+        "window_size": 0,
+        "window_block_indices": [],
+        "residual_block_indices": [],
+        "use_absolute_position_embeddings": True,
+        "use_relative_position_embeddings": False,
+        "image_size": 224,
+        "pretrain_image_size": 224,
+    }
+    fields = {"num_hidden_layers": depth, **defaults, **{k: b[k] for k in defaults if k in b}}
+    for k in ("window_block_indices", "residual_block_indices"):
+        fields[k] = [i for i in fields[k] if i < depth]
+    out = {f"model.{_BACKBONE_KEYS[k]}": v for k, v in fields.items() if k in _BACKBONE_KEYS}
+    chans = int(fields["num_channels"])
+    out.update(
+        {
+            "model.decoder.in_channels": config.get("hidden_size", 384),
+            "model.decoder.conv_channels": list(
+                config.get("convstream_hidden_sizes", (48, 96, 192))
+            ),
+            "model.decoder.fusion_channels": list(
+                config.get("fusion_hidden_sizes", (256, 128, 64, 32))
+            ),
+            "model.decoder.image_channels": chans,
+            "model.decoder.head_channels": HEAD_CHANNELS,
+            "model.trimap_input": chans == 4,
+        }
+    )
+    if processor is not None:
+        out.update(_processor_settings(processor, chans))
+    return out
+
+
+def _processor_settings(p, chans):
+    r = float(p.get("rescale_factor", 1 / 255)) if p.get("do_rescale", True) else 1.0
+    normalize = p.get("do_normalize", True)
+    mean = p.get("image_mean", [0.5] * 3) if normalize else [0.0] * 3
+    std = p.get("image_std", [0.5] * 3) if normalize else [1.0] * 3
+    mean = mean if isinstance(mean, (list, tuple)) else [mean] * 3
+    std = std if isinstance(std, (list, tuple)) else [std] * 3
+    if chans == 4 and not math.isclose(r, 1 / 255):
+        raise NotExportableError(
+            f"preprocessor rescale_factor {r} (do_rescale {p.get('do_rescale', True)}): the "
+            f"processor scales the trimap by it too, and our trimap channel is {{0, 0.5, 1}}, "
+            f"i.e. 1/255"
+        )
+    out = {
+        "model.pixel_mean": [round(float(m) / r, 4) for m in mean],
+        "model.pixel_std": [round(float(s) / r, 4) for s in std],
+    }
+    if p.get("do_pad", True):
+        out["model.size_divisibility"] = int(p.get("size_divisor", p.get("size_divisibility", 32)))
+    return out
+
+
+def _our_settings(fields):
+    out = {
+        f"model.{_BACKBONE_KEYS[k]}": v
+        for k, v in fields["backbone"].items()
+        if k in _BACKBONE_KEYS
+    }
+    out.update(
+        {
+            f"model.{_DECODER_KEYS[k]}": v
+            for k, v in fields["vitmatte"].items()
+            if k in _DECODER_KEYS
+        }
+    )
+    chans = fields["backbone"]["num_channels"]
+    out.update(
+        {
+            "model.decoder.image_channels": chans,
+            "model.decoder.head_channels": HEAD_CHANNELS,
+            "model.trimap_input": chans == 4,
+        }
+    )
+    p = fields["processor"]
+    out["model.pixel_mean"] = [round(m * 255, 4) for m in p["image_mean"]]
+    out["model.pixel_std"] = [round(s * 255, 4) for s in p["image_std"]]
+    out["model.size_divisibility"] = p["size_divisor"]
+    return out
+
+
+def _same(a, b):
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, float) or isinstance(b, float):
+        return math.isclose(float(a), float(b), rel_tol=1e-5, abs_tol=1e-6)
+    return a == b
+
+
+def compare_settings(model, settings: Dict[str, object]) -> Dict[str, tuple]:
+    """Settings of ``settings`` (from :func:`settings_from_hf`) that ``model`` (our ViTMatte,
+    built from a config) does not have: {key: (wanted, the model's)}. Keys the model's network
+    does not depend on (``img_size`` without global relative positions, ``pretrain_img_size``
+    without an absolute position embedding) are not compared.
+
+    Raises:
+        NotExportableError: when ``model`` cannot be a transformers ViTMatte at all.
+    """
+    ours = _our_settings(vitmatte_fields(model))
+    ours["model.trimap_input"] = bool(model.trimap_input)
+    return {
+        key: (value, ours[key])
+        for key, value in settings.items()
+        if key in ours and not _same(value, ours[key])
+    }
+
+
+# ------------------------------------------------------------------------------------------
+# Reading files and converting.
+
+
+def _safetensors(path):
+    try:
+        from safetensors.torch import load_file
+    except ImportError as e:
+        raise ImportError(f"reading {path} needs safetensors: pip install -e .[hf]") from e
+    return load_file(path, device="cpu")
+
+
+def _read_weights(path):
+    if path.endswith(".safetensors"):
+        return _safetensors(path)
+    data = load_torch_weights(path)
+    return data.get("state_dict", data) if isinstance(data, dict) else data
+
+
+def _read_json(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def read_hf_vitmatte(src: str):
+    """Read a transformers ViTMatte: a folder from ``save_pretrained`` (``config.json``,
+    ``model.safetensors`` or ``pytorch_model.bin``, possibly sharded with an ``.index.json``,
+    and ``preprocessor_config.json`` if present), or one weights file beside its
+    ``config.json``. ``.bin`` files are read with ``torch.load(weights_only=True)``.
+
+    Returns:
+        (state, config, processor): the state dict in transformers' names, ``config.json`` and
+        ``preprocessor_config.json`` (None when absent) as dicts.
+    """
+    folder = src if os.path.isdir(src) else os.path.dirname(os.path.abspath(src))
+    config_path = os.path.join(folder, "config.json")
+    if not os.path.isfile(config_path):
+        raise FileNotFoundError(
+            f"{src}: no config.json {'in this folder' if src == folder else 'beside this file'}; "
+            f"a transformers ViTMatte is a save_pretrained folder"
+        )
+    config = _read_json(config_path)
+    if config.get("model_type") != "vitmatte":
+        raise ValueError(
+            f"{config_path}: model_type {config.get('model_type')!r}, expected 'vitmatte'"
+        )
+    if os.path.isdir(src):
+        names = ("model.safetensors", "pytorch_model.bin")
+        index = [n + ".index.json" for n in names]
+        found = [n for n in names + tuple(index) if os.path.isfile(os.path.join(folder, n))]
+        if not found:
+            raise FileNotFoundError(f"{src}: no {' / '.join(names)} (or a sharded index)")
+        weights = os.path.join(folder, found[0])
+    else:
+        weights = src
+    if weights.endswith(".index.json"):
+        shards = sorted(set(_read_json(weights)["weight_map"].values()))
+        state = {}
+        for shard in shards:
+            state.update(_read_weights(os.path.join(folder, shard)))
+    else:
+        state = _read_weights(weights)
+    processor_path = os.path.join(folder, "preprocessor_config.json")
+    processor = _read_json(processor_path) if os.path.isfile(processor_path) else None
+    return state, config, processor
+
+
+def set_input_channels(state: Dict[str, torch.Tensor], in_chans: Optional[int]):
+    """Our full-model ``state`` for ``in_chans`` input channels (None: as it is).
+
+    3 -> 4 (an automatic model made trimap-guided): the trimap channel's weights start at zero
+    in the patch embedding, the conv stream's first conv and the last fusion block (which sees
+    the network input again), so the model computes on image + trimap exactly what it
+    computed on the image, as the DINO/MAE conversion does. 4 -> 3 is refused: dropping the
+    trimap would change what a trimap-guided model computes.
+    """
+    have = state[_PATCH_KEY].shape[1]
+    if in_chans is None or in_chans == have:
+        return state
+    if (have, in_chans) != (3, 4):
+        raise ValueError(
+            f"the checkpoint takes {have} input channels; converting it to {in_chans} would "
+            f"change what it computes ({'it is trimap-guided' if have == 4 else 'unsupported'}); "
+            f"use --in-chans {have}"
+        )
+    state = dict(state)
+    for key in (_PATCH_KEY, _STREAM_KEY):
+        w = state[key]
+        state[key] = torch.cat([w, w.new_zeros(w.shape[0], 1, *w.shape[2:])], dim=1)
+    last = max(int(k.split(".")[2]) for k in state if k.startswith("decoder.fusion."))
+    key = f"decoder.fusion.{last}.0.weight"
+    w = state[key]  # input: [network input (image channels), previous fusion output]
+    state[key] = torch.cat([w[:, :3], w.new_zeros(w.shape[0], 1, *w.shape[2:]), w[:, 3:]], dim=1)
+    return state
+
+
+def _drop_blocks(state, depth):
+    """Leave out ViT blocks >= depth (unused by a transformers model decoding stage ``depth``)."""
+    return {
+        k: v
+        for k, v in state.items()
+        if not (k.startswith("backbone.blocks.") and int(k.split(".")[2]) >= depth)
+    }
+
+
+def convert_hf_vitmatte(src: str, in_chans: Optional[int] = None):
+    """A transformers ViTMatte (see :func:`read_hf_vitmatte`) -> our full-model state dict.
+
+    Args:
+        in_chans: see :func:`set_input_channels` (None: the checkpoint's own).
+
+    Returns:
+        (state, settings, report): ``{"backbone.*", "decoder.*": tensor}`` for
+        ``train.init_checkpoint`` / ``--eval-only`` / ``predict.py``; the ``model.*`` settings
+        of the matching network (:func:`settings_from_hf`, with ``in_chans`` applied); and
+        {"converted": n, "config": ..., "processor": ..., "dropped_blocks": [...]}.
+    """
+    hf_state, config, processor = read_hf_vitmatte(src)
+    settings = settings_from_hf(config, processor)
+    depth = settings["model.backbone.depth"]
+    cls = True  # transformers' position embedding always has the class-token row
+    state, unknown = from_hf_state_dict(hf_state, cls_token=cls)
+    if unknown:
+        raise ValueError(
+            f"{src}: {len(unknown)} weights are not ViTMatte's (e.g. {unknown[:5]}); a "
+            f"VitMatteForImageMatting with a VitDet backbone was expected"
+        )
+    total = int(config.get("backbone_config", {}).get("num_hidden_layers", depth))
+    state = _drop_blocks(state, depth)
+    state = set_input_channels(state, in_chans)
+    if in_chans is not None:
+        settings.update(
+            {
+                "model.backbone.in_chans": in_chans,
+                "model.decoder.image_channels": in_chans,
+                "model.trimap_input": in_chans == 4,
+            }
+        )
+    report = {
+        "converted": len(state),
+        "config": config,
+        "processor": processor,
+        "dropped_blocks": list(range(depth, total)),
+    }
+    return state, settings, report
+
+
+def convert_original_vitmatte(path: str, in_chans: Optional[int] = None):
+    """A checkpoint of the original ViTMatte release (hustvl/ViTMatte: detectron2 layout, a
+    ``{"model": ...}`` training checkpoint or a bare state dict) -> our full-model state dict.
+
+    Its own model normalises with ImageNet statistics (ours, in 0-255 units) and pads to a
+    multiple of 32, as our configs do; its trimap channel at inference is the 8-bit trimap / 255
+    (unknown 128/255), ours {0, 0.5, 1}.
+
+    Returns:
+        (state, report) with report {"converted": n, "dropped": [keys outside the model]}.
+    """
+    data = load_torch_weights(path)
+    if isinstance(data, dict) and isinstance(data.get("model"), dict):
+        data = data["model"]
+    if not isinstance(data, dict) or _PATCH_KEY not in {k.removeprefix("module.") for k in data}:
+        raise ValueError(
+            f"{path}: no '{_PATCH_KEY}'; not a ViTMatte checkpoint in the original layout"
+        )
+    data = {k.removeprefix("module."): v for k, v in data.items() if torch.is_tensor(v)}
+    state, unknown = rename_state_dict(data, "original", "ours")
+    dropped = [k for k in unknown if k.startswith("criterion.")]
+    unknown = [k for k in unknown if not k.startswith("criterion.")]
+    if unknown:
+        raise ValueError(f"{path}: weights our ViTMatte cannot hold: {unknown[:10]}")
+    state = set_input_channels(state, in_chans)
+    return state, {"converted": len(state), "dropped": dropped}
+
+
+def format_overrides(settings: Dict[str, object]):
+    """``["key=value", ...]`` in the command-line syntax of the tools' overrides (no spaces, so
+    each is one shell word)."""
+
+    def text(v):
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, (list, tuple)):
+            return "[" + ",".join(text(x) for x in v) + "]"
+        return repr(v) if isinstance(v, float) else str(v)
+
+    return [f"{key}={text(value)}" for key, value in settings.items()]
