@@ -34,7 +34,7 @@ from typing import Dict, Optional
 import torch
 from torch import nn
 
-from .safe_load import load_torch_weights
+from .safe_load import UnsafeCheckpointError, load_torch_weights
 from .vitmatte_keys import from_hf_state_dict, rename_state_dict
 
 __all__ = [
@@ -398,13 +398,33 @@ def _safetensors(path):
         from safetensors.torch import load_file
     except ImportError as e:
         raise ImportError(f"reading {path} needs safetensors: pip install -e .[hf]") from e
-    return load_file(path, device="cpu")
+    try:
+        return load_file(path, device="cpu")
+    except FileNotFoundError:
+        raise
+    except Exception as e:  # safetensors' own error type for truncated or foreign files
+        raise ValueError(f"{path}: cannot be read as safetensors ({e})") from e
+
+
+def _load_torch(path):
+    """``torch.load(weights_only=True)`` with one-line errors naming the file."""
+    try:
+        return load_torch_weights(path)
+    except UnsafeCheckpointError as e:
+        raise ValueError(
+            f"{path}: refused to load: reading it would call {e}, which a file of weights never "
+            f"needs (it could run code from the file)"
+        ) from e
+    except (FileNotFoundError, IsADirectoryError):
+        raise
+    except Exception as e:  # truncated files and non-checkpoints fail in many ways
+        raise ValueError(f"{path}: cannot be read as a checkpoint ({type(e).__name__}: {e})") from e
 
 
 def _read_weights(path):
     if path.endswith(".safetensors"):
         return _safetensors(path)
-    data = load_torch_weights(path)
+    data = _load_torch(path)
     return data.get("state_dict", data) if isinstance(data, dict) else data
 
 
@@ -494,11 +514,13 @@ def _drop_blocks(state, depth):
     }
 
 
-def convert_hf_vitmatte(src: str, in_chans: Optional[int] = None):
+def convert_hf_vitmatte(src: str, in_chans: Optional[int] = None, cls_token: bool = True):
     """A transformers ViTMatte (see :func:`read_hf_vitmatte`) -> our full-model state dict.
 
     Args:
         in_chans: see :func:`set_input_channels` (None: the checkpoint's own).
+        cls_token: keep the class-token row of the position embedding (our ViT's
+            ``pretrain_use_cls_token``, True in every config here).
 
     Returns:
         (state, settings, report): ``{"backbone.*", "decoder.*": tensor}`` for
@@ -509,8 +531,7 @@ def convert_hf_vitmatte(src: str, in_chans: Optional[int] = None):
     hf_state, config, processor = read_hf_vitmatte(src)
     settings = settings_from_hf(config, processor)
     depth = settings["model.backbone.depth"]
-    cls = True  # transformers' position embedding always has the class-token row
-    state, unknown = from_hf_state_dict(hf_state, cls_token=cls)
+    state, unknown = from_hf_state_dict(hf_state, cls_token=cls_token)
     if unknown:
         raise ValueError(
             f"{src}: {len(unknown)} weights are not ViTMatte's (e.g. {unknown[:5]}); a "
@@ -547,7 +568,7 @@ def convert_original_vitmatte(path: str, in_chans: Optional[int] = None):
     Returns:
         (state, report) with report {"converted": n, "dropped": [keys outside the model]}.
     """
-    data = load_torch_weights(path)
+    data = _load_torch(path)
     if isinstance(data, dict) and isinstance(data.get("model"), dict):
         data = data["model"]
     if not isinstance(data, dict) or _PATCH_KEY not in {k.removeprefix("module.") for k in data}:

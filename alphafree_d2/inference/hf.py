@@ -190,7 +190,7 @@ def compare_with_hf(model, hf_model, processor, sizes: Iterable[Tuple[int, int]]
 def roundtrip_max_abs(model, folder: str, sizes: Iterable[Tuple[int, int]]) -> Dict[str, float]:
     """Max |predict_alpha| difference between ``model`` and a copy loaded (strictly) with the
     conversion of the exported ``folder`` (:func:`convert_hf_vitmatte`), per size."""
-    state, _, _ = convert_hf_vitmatte(folder)
+    state, _, _ = convert_hf_vitmatte(folder, cls_token=bool(model.backbone.pretrain_use_cls_token))
     back = copy.deepcopy(model)
     result = back.load_state_dict(state, strict=False)
     missing = [k for k in result.missing_keys if not k.startswith("criterion.")]
@@ -264,10 +264,17 @@ def check_conversion(model, state, settings=None, src=None, sizes=()) -> dict:
     for key, (wanted, have) in (compare_settings(model, settings) if settings else {}).items():
         have = format_overrides({key: have})[0].split("=", 1)[1]
         report["mismatches"].append(f"{format_overrides({key: wanted})[0]} (the config has {have})")
-    result = model.load_state_dict(state, strict=False)
-    missing = [k for k in result.missing_keys if not k.startswith("criterion.")]
-    report["load"] = [f"missing: {k}" for k in missing]
-    report["load"] += [f"unexpected: {k}" for k in result.unexpected_keys]
+    own = model.state_dict()
+    report["load"] = [
+        f"shape: {k} is {tuple(v.shape)} in the checkpoint, {tuple(own[k].shape)} in the model"
+        for k, v in state.items()
+        if k in own and v.shape != own[k].shape
+    ]
+    if not report["load"]:
+        result = model.load_state_dict(state, strict=False)
+        missing = [k for k in result.missing_keys if not k.startswith("criterion.")]
+        report["load"] = [f"missing: {k}" for k in missing]
+        report["load"] += [f"unexpected: {k}" for k in result.unexpected_keys]
     if report["mismatches"] or report["load"] or src is None:
         report["ok"] = not (report["mismatches"] or report["load"])
         return report

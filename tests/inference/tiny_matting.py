@@ -74,3 +74,14 @@ def random_image(h, w, channels=3, seed=0, dtype=np.uint8):
     top = np.iinfo(dtype).max
     shape = (h, w) if channels == 1 else (h, w, channels)
     return rng.integers(0, top + 1, size=shape, dtype=dtype)
+
+
+def tiny_config(in_chans=3, head_channels=8):
+    """TINY_CONFIG for ``in_chans`` 3 (automatic) or 4 (trimap-guided) and a head width
+    (transformers' ViTMatte needs 16)."""
+    text = TINY_CONFIG.replace("head_channels=8", f"head_channels={head_channels}")
+    if in_chans == 4:
+        text = text.replace("in_chans=3", "in_chans=4")
+        text = text.replace("in_channels=32, conv", "in_channels=32, image_channels=4, conv")
+        text = text.replace('input_format="RGB",', 'input_format="RGB",\n    trimap_input=True,')
+    return text
