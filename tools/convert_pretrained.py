@@ -141,11 +141,17 @@ def convert_vitmatte(args):
             "the same network in this package's configs:\n  " + " ".join(format_overrides(settings))
         )
     if args.config_file:
-        from alphafree_d2.inference.hf import check_conversion, report_lines
+        from detectron2.config import LazyConfig
+
+        import alphafree_d2  # noqa: F401
+        from alphafree_d2.inference.hf import check_against_config, report_lines
 
         sizes = [tuple(int(v) for v in s.lower().split("x")) for s in args.check_sizes]
         src = args.input if settings is not None else None
-        report = check_conversion(build_model(args.config_file), model_state, settings, src, sizes)
+        cfg = LazyConfig.load(args.config_file)
+        report = check_against_config(cfg, model_state, settings, src, sizes)
+        if report["overrides"]:
+            print(f"with {args.config_file} add:\n  " + " ".join(report["overrides"]))
         for line in report["mismatches"] + report["load"]:
             print(f"  {line}")
         if report["mismatches"] or report["load"]:
@@ -154,14 +160,6 @@ def convert_vitmatte(args):
         if not report["ok"]:
             sys.exit(f"error: a difference exceeds its limit: {report['worst']}")
     save(model_state, args)
-
-
-def build_model(config_file):
-    from detectron2.config import LazyConfig, instantiate
-
-    import alphafree_d2  # noqa: F401
-
-    return instantiate(LazyConfig.load(config_file).model)
 
 
 if __name__ == "__main__":

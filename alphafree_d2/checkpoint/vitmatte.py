@@ -26,6 +26,7 @@ Anything else is refused by :func:`vitmatte_fields` naming the setting, never ex
 approximately. Key names: :mod:`.vitmatte_keys`.
 """
 
+import inspect
 import json
 import math
 import os
@@ -48,6 +49,7 @@ __all__ = [
     "set_input_channels",
     "HEAD_CHANNELS",
     "format_overrides",
+    "config_differences",
 ]
 
 # transformers' VitMatteHead: nn.Conv2d(in, 16, 3) -> BatchNorm2d(16) (default eps) -> ReLU -> 1x1.
@@ -386,6 +388,45 @@ def compare_settings(model, settings: Dict[str, object]) -> Dict[str, tuple]:
         key: (value, ours[key])
         for key, value in settings.items()
         if key in ours and not _same(value, ours[key])
+    }
+
+
+def _config_value(cfg, key):
+    """The value of ``key`` in a LazyConfig, or the default of its LazyCall target's argument
+    when the config leaves it out; ``_ABSENT`` when neither exists."""
+    from omegaconf import OmegaConf
+
+    from detectron2.config.instantiate import locate
+
+    node_key, _, leaf = key.rpartition(".")
+    node = OmegaConf.select(cfg, node_key)
+    if node is None:
+        return _ABSENT
+    if leaf in node:
+        value = OmegaConf.select(cfg, key)
+        return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+    target = node.get("_target_")
+    target = locate(target) if isinstance(target, str) else target
+    try:
+        parameter = inspect.signature(target).parameters.get(leaf)
+    except (TypeError, ValueError):
+        parameter = None
+    if parameter is None or parameter.default is inspect.Parameter.empty:
+        return _ABSENT
+    return parameter.default
+
+
+_ABSENT = object()
+
+
+def config_differences(cfg, settings: Dict[str, object]) -> Dict[str, object]:
+    """The entries of ``settings`` (``model.*`` keys, :func:`settings_from_hf`) that the
+    LazyConfig ``cfg`` does not already have (a key it leaves out counts with its LazyCall
+    target's default): the overrides that make ``cfg`` build that network."""
+    return {
+        key: value
+        for key, value in settings.items()
+        if (have := _config_value(cfg, key)) is _ABSENT or not _same(value, have)
     }
 
 

@@ -31,13 +31,17 @@ from typing import Dict, Iterable, Tuple
 
 import torch
 
+from detectron2.config import instantiate
+
 from ..checkpoint.vitmatte import (
     compare_settings,
+    config_differences,
     convert_hf_vitmatte,
     format_overrides,
     vitmatte_fields,
 )
 from ..checkpoint.vitmatte_keys import to_hf_state_dict
+from ..engine.config_checks import apply_overrides
 from .export import random_images, random_trimaps, snap_trimaps
 
 __all__ = [
@@ -51,6 +55,7 @@ __all__ = [
     "roundtrip_max_abs",
     "export_hf_checked",
     "check_conversion",
+    "check_against_config",
     "report_lines",
 ]
 
@@ -282,6 +287,19 @@ def check_conversion(model, state, settings=None, src=None, sizes=()) -> dict:
     hf_model, processor = load_hf(folder)
     report["numbers"] = compare_with_hf(model.eval(), hf_model, processor, sizes)
     return _verdict(report)
+
+
+def check_against_config(cfg, state, settings=None, src=None, sizes=()) -> dict:
+    """:func:`check_conversion` of a converted ``state`` with the model of the LazyConfig
+    ``cfg`` after the overrides that give it ``settings`` (:func:`config_differences`; applied
+    to ``cfg`` in place); ``report["overrides"]`` lists them (``key=value``), to be passed with
+    that config wherever the checkpoint is used."""
+    overrides = format_overrides(config_differences(cfg, settings)) if settings else []
+    if overrides:
+        apply_overrides(cfg, overrides)
+    report = check_conversion(instantiate(cfg.model), state, settings, src, sizes)
+    report["overrides"] = overrides
+    return report
 
 
 def report_lines(report) -> list:

@@ -3,6 +3,7 @@ refusals by name, the original release's key names, the trimap channel added exa
 reading. (tests/hf checks the same against transformers itself.)"""
 
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -237,3 +238,14 @@ def test_checkpoints_that_would_run_code_are_refused(tmp_path):
     with pytest.raises(ValueError, match="ViTMatte_S_Com.pth: refused to load.*system"):
         convert_original_vitmatte(str(bad))
     assert not marker.exists()
+
+
+def test_the_package_and_the_conversion_do_not_import_transformers():
+    code = (
+        "import sys, alphafree_d2, alphafree_d2.checkpoint.vitmatte; "
+        "loaded = [m for m in ('transformers', 'alphafree_d2.inference.hf') "
+        "if m in sys.modules]; print(loaded)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -17,47 +17,11 @@ from alphafree_d2.inference import hf as bridge
 from alphafree_d2.inference.export import random_images, random_trimaps, snap_trimaps
 
 pytest.importorskip("transformers")
-from transformers import (  # noqa: E402
-    VitDetConfig,
-    VitMatteConfig,
-    VitMatteForImageMatting,
-    VitMatteImageProcessor,
-)
+from hf_models import save_random_hf_vitmatte  # noqa: E402
+from transformers import VitMatteImageProcessor  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 SIZES = [(64, 96), (77, 101)]
-
-
-def save_random_hf_vitmatte(folder, chans=4, out_stage=3, depth=3, window=4, seed=0):
-    """A small VitMatteForImageMatting, randomly initialised by transformers, with random
-    BatchNorm statistics and position tables, saved with save_pretrained (as on the hub)."""
-    torch.manual_seed(seed)
-    backbone = VitDetConfig(
-        num_channels=chans, image_size=128, pretrain_image_size=64, patch_size=16,
-        hidden_size=32, num_hidden_layers=depth, num_attention_heads=2, mlp_ratio=2,
-        use_relative_position_embeddings=True, window_size=window,
-        window_block_indices=[0, 2], residual_block_indices=[1],
-        out_features=[f"stage{out_stage}"],
-    )  # fmt: skip
-    config = VitMatteConfig(
-        backbone_config=backbone,
-        hidden_size=32,
-        convstream_hidden_sizes=[8, 16, 16],
-        fusion_hidden_sizes=[16, 16, 8, 8],
-    )
-    model = VitMatteForImageMatting(config).eval()
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "rel_pos" in name or "position_embeddings" in name:
-                p.normal_(0, 0.5)
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.running_mean.normal_(0, 0.3)
-                m.running_var.uniform_(0.5, 1.5)
-                m.weight.normal_(1, 0.3)
-    model.save_pretrained(folder)
-    VitMatteImageProcessor(image_mean=[0.5] * 3, image_std=[0.5] * 3).save_pretrained(folder)
-    return model
 
 
 def our_model(tiny_config_path, settings):
@@ -121,27 +85,32 @@ def tool(*args):
 
 
 def test_convert_tool_in_chans_4_and_config_check(tiny_configs, tmp_path):
-    """An automatic transformers model made trimap-guided (--in-chans 4) and checked against
-    a config: settings, every weight, and transformers' alpha on the image channels."""
+    """An automatic transformers model made trimap-guided (--in-chans 4) and checked against a
+    config: the overrides it needs are named, and with them the config's model computes
+    transformers' alpha (on the image channels)."""
     folder = tmp_path / "hf"
     save_random_hf_vitmatte(folder, chans=3, depth=2, out_stage=2, window=8)
-    # The tiny config differs in window size and normalisation: named, with the override to use.
     done = tool("--format", "hf-vitmatte", "--in-chans", "4", folder, tmp_path / "x.pth",
-                "--config-file", tiny_configs[4], "--check-sizes", "64x96")  # fmt: skip
-    assert done.returncode != 0
-    assert "model.backbone.window_size=8 (the config has 4)" in done.stdout
-    assert "model.pixel_mean=[127.5,127.5,127.5]" in done.stdout
-    assert not (tmp_path / "x.pth").exists()
-    # With a config that matches, the conversion is checked against transformers and written.
-    _, settings, _ = convert_hf_vitmatte(str(folder), in_chans=4)
-    matching = tmp_path / "matching.py"
-    lines = [f"{key} = {value!r}" for key, value in settings.items()]
-    matching.write_text(tiny_configs[4].read_text() + "\n".join(lines) + "\n")
-    done = tool("--format", "hf-vitmatte", "--in-chans", "4", folder, tmp_path / "y.pth",
-                "--config-file", matching, "--check-sizes", "64x96", "77x101")  # fmt: skip
+                "--config-file", tiny_configs[4], "--check-sizes", "64x96", "77x101")  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
+    added = done.stdout.split(f"with {tiny_configs[4]} add:\n")[1].splitlines()[0].split()
+    # The tiny config differs in window size and normalisation.
+    assert sorted(added) == [
+        "model.backbone.window_size=8",
+        "model.pixel_mean=[127.5,127.5,127.5]",
+        "model.pixel_std=[127.5,127.5,127.5]",
+    ]
     assert "77x101  same input tensor max |diff|" in done.stdout
-    assert (tmp_path / "y.pth").is_file()
+    assert (tmp_path / "x.pth").is_file()
+    # With those overrides, nothing is left to add.
+    matching = tmp_path / "matching.py"
+    lines = [f"{a.split('=')[0]} = {a.split('=')[1]}" for a in added]
+    matching.write_text(
+        tiny_configs[4].read_text() + "\n".join(lines).replace("true", "True") + "\n"
+    )
+    done = tool("--format", "hf-vitmatte", "--in-chans", "4", folder, tmp_path / "y.pth",
+                "--config-file", matching, "--check-sizes", "64x96")  # fmt: skip
+    assert done.returncode == 0 and " add:" not in done.stdout, done.stdout + done.stderr
     # A trimap-guided model cannot lose its trimap channel.
     save_random_hf_vitmatte(tmp_path / "hf4", chans=4)
     done = tool("--format", "hf-vitmatte", "--in-chans", "3", tmp_path / "hf4", tmp_path / "z.pth")
