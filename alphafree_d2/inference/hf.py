@@ -332,19 +332,25 @@ def report_lines(report) -> list:
     if not lines:
         return lines
     limits = report["limits"]
+    trimap = any("band_127.5" in n for n in report["numbers"].values())
     lines.append(
-        f"limits: same tensor <= {limits['tensor']:g}, round trip == 0, unknown band with "
-        f"unknown given as 127.5 <= {limits['band_127.5']:g}"
-    )
-    band = report.get("worst", {}).get("band", 0.0)
-    lines.append(
-        f"the unknown band through each side's preprocessing differs by the trimap value: "
-        f"ours 0.5, transformers' processor 128/255 = 0.50196 (a uint8 trimap), 0.5 with the "
-        f"unknown pixels given as 127.5 (a float trimap); mean |diff| {band:.3g}"
+        f"limits: same tensor <= {limits['tensor']:g}, round trip == 0"
         + (
-            f" > {BAND_TOLERANCE:g}: this model's response to that value"
-            if band > BAND_TOLERANCE
+            f", unknown band with unknown given as 127.5 <= {limits['band_127.5']:g}"
+            if trimap
             else ""
         )
     )
+    band = report.get("worst", {}).get("band", 0.0)
+    if trimap:
+        lines.append(
+            f"the unknown band through each side's preprocessing differs by the trimap value: "
+            f"ours 0.5, transformers' processor 128/255 = 0.50196 (a uint8 trimap), 0.5 with the "
+            f"unknown pixels given as 127.5 (a float trimap); mean |diff| {band:.3g}"
+            + (
+                f" > {BAND_TOLERANCE:g}: this model's response to that value"
+                if band > BAND_TOLERANCE
+                else ""
+            )
+        )
     return lines
