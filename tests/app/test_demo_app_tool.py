@@ -86,8 +86,7 @@ def test_models_follow_the_command_line(tiny_pair, tiny_predictors):
     """--compare loads its own checkpoint; --device, --max-megapixels and --highres reach both
     predictors, as in tools/predict.py."""
     from alphafree_d2.inference.highres import HighResolutionPolicy
-
-    from tiny_matting import random_image
+    from alphafree_d2.utils.testing import random_image
 
     args = demo_app.get_parser().parse_intermixed_args(
         [

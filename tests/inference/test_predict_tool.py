@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from alphafree_d2.inference import batch
-
-from tiny_matting import random_image
+from alphafree_d2.utils.testing import random_image
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -23,8 +23,7 @@ from alphafree_d2.inference.export import (
 )
 from alphafree_d2.inference.highres import HighResolutionPolicy, predict_alpha_highres
 from alphafree_d2.inference.predictor import MattingPredictor
-
-from tiny_matting import TINY_CONFIG, random_image, randomise
+from alphafree_d2.utils.testing import TINY_CONFIG, random_image, randomise
 
 ROOT = Path(__file__).resolve().parents[2]
 TRIMAP_CONFIG = (
