@@ -1,18 +1,15 @@
-"""benchmarks/loss_policies.py --trimap-input: the trimap-guided config for every run, and the
-classical reference rows (pymatting closed-form / KNN matting) computed from the same trimaps."""
+"""python -m benchmarks.loss_policies --trimap-input: the trimap-guided config for every run,
+and the classical reference rows (pymatting closed-form / KNN matting, benchmarks/closed_form.py)
+computed from the same trimaps."""
 
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-import _closed_form  # noqa: E402
-import loss_policies  # noqa: E402
+from benchmarks import closed_form as _closed_form
+from benchmarks.loss_policies import cli as loss_policies
 
 
 def two_colour_photos(root, count=2):
