@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from alphafree_d2.data import CROP_POLICIES
 
+from ..closed_form import METHODS
 from .plan import DECODERS, MASK_DATASET, REAL_DATASET, Plan, demo_csv
 from .policies import DEFAULT_POLICIES, POLICY_NAMES
 from .report import write_report
@@ -22,13 +23,8 @@ def _package_doc():
     return sys.modules[__package__].__doc__
 
 
-def build_parser():
-    p = argparse.ArgumentParser(
-        description=_package_doc(), formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument(
-        "--output", default=os.path.join("output", "loss_policies"), help="output folder"
-    )
+def _add_training_options(p):
+    """What each run trains: policies, seeds, budget, data augmentation, model."""
     p.add_argument(
         "--policies",
         nargs="+",
@@ -62,6 +58,23 @@ def build_parser():
         "pixel, small images enlarged (default, the official code's), or uniform with padding",
     )
     p.add_argument("--decoder", choices=sorted(DECODERS), default="thin", help="decoder widths")
+    p.add_argument(
+        "--trimap-input",
+        action="store_true",
+        help="train the trimap-guided model (configs/demo_ddc_trimap.py) and add closed-form / "
+        "KNN matting reference rows computed with the same trimaps",
+    )
+    p.add_argument("--label-seed", type=int, default=0, help="seed of the generated mask labels")
+    p.add_argument(
+        "--opts",
+        nargs=argparse.REMAINDER,
+        default=[],
+        help="further KEY=VALUE overrides for every run (last on the command line)",
+    )
+
+
+def _add_execution_options(p):
+    """How the runs execute: processes, threads, parallel runs, reuse, dry and smoke runs."""
     p.add_argument("--num-gpus", type=int, default=1, help="passed to the training script")
     p.add_argument(
         "--threads",
@@ -77,29 +90,6 @@ def build_parser():
         help="runs trained at the same time (each with --threads threads); default 2, one per "
         "core of a 2-core machine. Use 1 with --num-gpus > 1",
     )
-    p.add_argument("--real-dir", help="also evaluate on DIR/{image,alpha,trimap}/ (whole image)")
-    p.add_argument(
-        "--trimap-input",
-        action="store_true",
-        help="train the trimap-guided model (configs/demo_ddc_trimap.py) and add closed-form / "
-        "KNN matting reference rows computed with the same trimaps",
-    )
-    p.add_argument(
-        "--references",
-        nargs="+",
-        choices=["closed_form", "knn"],
-        default=["closed_form", "knn"],
-        help="classical reference methods of --trimap-input (KNN matting is the slower one)",
-    )
-    p.add_argument("--figure-images", type=int, default=3, help="images per figure")
-    p.add_argument("--figure-width", type=int, default=200, help="figure tile width in pixels")
-    p.add_argument("--label-seed", type=int, default=0, help="seed of the generated mask labels")
-    p.add_argument(
-        "--opts",
-        nargs=argparse.REMAINDER,
-        default=[],
-        help="further KEY=VALUE overrides for every run (last on the command line)",
-    )
     p.add_argument("--overwrite", action="store_true", help="retrain runs that already exist")
     p.add_argument("--dry-run", action="store_true", help="print the commands and stop")
     p.add_argument(
@@ -107,6 +97,32 @@ def build_parser():
         action="store_true",
         help="tiny model, 2 iterations, 1 seed, 64 px crops, batch 2: checks the pipeline only",
     )
+
+
+def _add_report_options(p):
+    """Where the models are evaluated and what the report holds."""
+    p.add_argument(
+        "--output", default=os.path.join("output", "loss_policies"), help="output folder"
+    )
+    p.add_argument("--real-dir", help="also evaluate on DIR/{image,alpha,trimap}/ (whole image)")
+    p.add_argument(
+        "--references",
+        nargs="+",
+        choices=list(METHODS),
+        default=list(METHODS),
+        help="classical reference methods of --trimap-input (KNN matting is the slower one)",
+    )
+    p.add_argument("--figure-images", type=int, default=3, help="images per figure")
+    p.add_argument("--figure-width", type=int, default=200, help="figure tile width in pixels")
+
+
+def build_parser():
+    p = argparse.ArgumentParser(
+        description=_package_doc(), formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    _add_training_options(p)
+    _add_execution_options(p)
+    _add_report_options(p)
     return p
 
 
