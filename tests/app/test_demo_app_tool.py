@@ -134,6 +134,7 @@ serve(Starlette(routes=[Route("/", hello)]), bind_socket("127.0.0.1", 0),
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
 def test_serve_stops_cleanly_on_ctrl_c_and_sigterm(stop_signal):
     """serve() on a port the OS chose answers, and on the signal closes and returns (exit 0)."""

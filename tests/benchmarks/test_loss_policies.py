@@ -104,6 +104,7 @@ def test_detail_box_finds_the_transition():
     assert side == 20 and x0 + side > 70
 
 
+@pytest.mark.slow
 def test_smoke_run(tmp_path):
     real = tmp_path / "real"
     _write_fake_real_dir(real)
@@ -118,7 +119,7 @@ def test_smoke_run(tmp_path):
         "--figure-images", "2", "--figure-width", "64",
     ]  # fmt: skip
     done = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=300, cwd=str(tmp_path), env=env
+        cmd, capture_output=True, text=True, timeout=900, cwd=str(tmp_path), env=env
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
@@ -140,7 +141,7 @@ def test_smoke_run(tmp_path):
 
     # A second invocation reuses the finished runs; other settings are refused.
     again = subprocess.run(
-        cmd, capture_output=True, text=True, timeout=300, cwd=str(tmp_path), env=env
+        cmd, capture_output=True, text=True, timeout=900, cwd=str(tmp_path), env=env
     )
     assert again.returncode == 0, again.stderr[-3000:]
     info2 = json.loads((out / "runs" / "known_ddc" / "seed0" / "benchmark_run.json").read_text())
@@ -149,7 +150,7 @@ def test_smoke_run(tmp_path):
         [*cmd, "--scale-range", "0.5", "2.0"],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,
         cwd=str(tmp_path),
         env=env,
     )

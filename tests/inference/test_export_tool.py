@@ -86,6 +86,7 @@ def test_onnx_legacy_exporter_round_trip(tiny, tmp_path):
         export_onnx(tiny.model, str(path), random_images((64, 96)), opset=16)
 
 
+@pytest.mark.slow
 def test_export_tool_dynamo_onnx_and_torchscript(tiny, tmp_path):
     spec = importlib.util.spec_from_file_location("tool_export", ROOT / "tools" / "export.py")
     tool = importlib.util.module_from_spec(spec)

@@ -132,6 +132,7 @@ def test_torchscript_and_onnx_with_a_trimap_input(guided, tmp_path):
     assert max(diffs.values()) < 1e-5, diffs
 
 
+@pytest.mark.slow
 def test_export_tool_writes_the_trimap_input(guided, tmp_path):
     tool = load_tool("export")
     out = tmp_path / "export"
