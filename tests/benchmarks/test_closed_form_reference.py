@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from benchmarks import closed_form as _closed_form
+from benchmarks import closed_form
 from benchmarks.loss_policies import cli as loss_policies
 
 
@@ -49,7 +49,7 @@ def test_closed_form_recovers_a_two_colour_blend_and_is_cached(tmp_path, monkeyp
     out = tmp_path / "out"
     # KNN matting is left out to keep the test short (numba compiles each method on first use).
     methods = ("closed_form",)
-    result = _closed_form.closed_form_references(records, str(out), methods)
+    result = closed_form.closed_form_references(records, str(out), methods)
     assert set(result) == {"closed_form"}
     for method, r in result.items():
         assert len(r["rows"]) == 2 and r["seconds_per_image"] >= 0
@@ -63,11 +63,11 @@ def test_closed_form_recovers_a_two_colour_blend_and_is_cached(tmp_path, monkeyp
         raise AssertionError("solved again")
 
     monkeypatch.setattr(pymatting, "estimate_alpha_cf", refuse)
-    again = _closed_form.closed_form_references(records, str(out), methods)
+    again = closed_form.closed_form_references(records, str(out), methods)
     assert again["closed_form"]["rows"] == result["closed_form"]["rows"]
     # Other records are solved, not served from the cache.
     with pytest.raises(AssertionError, match="solved again"):
-        _closed_form.closed_form_references(records[:1], str(out), methods)
+        closed_form.closed_form_references(records[:1], str(out), methods)
 
 
 def test_trimap_input_runs_use_the_trimap_guided_config(tmp_path, capsys):
