@@ -21,7 +21,7 @@ selected (see :mod:`.neighbour_selection`).
 
 Adding a loss: write its function and add one entry to :data:`LOSSES` (what it needs from the
 batch); :class:`MattingCriterion`, the configs (``model.criterion.losses.<name>``) and
-``benchmarks/loss_policies.py`` take it from there.
+``benchmarks/loss_policies/`` take it from there.
 """
 
 import math

@@ -1,5 +1,5 @@
 """Fixtures of the demo page's tests: two tiny randomly initialised models (LazyConfig file and
-checkpoints, see tests/inference/tiny_matting.py) and the ``browser`` marker.
+checkpoints, see ``alphafree_d2.utils.testing.TINY_CONFIG``) and the ``browser`` marker.
 
 Without the demo extra, selenium or Chromium these tests are skipped; ALPHAFREE_REQUIRE_DEMO=1
 (set by .ci/run) turns a missing piece into an error instead.
@@ -7,8 +7,6 @@ Without the demo extra, selenium or Chromium these tests are skipped; ALPHAFREE_
 
 import importlib.util
 import os
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -17,9 +15,7 @@ import torch
 from detectron2.config import LazyConfig, instantiate
 
 from alphafree_d2.checkpoint.matting_checkpointer import MattingCheckpointer
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "inference"))
-from tiny_matting import TINY_CONFIG, randomise  # noqa: E402
+from alphafree_d2.utils.testing import TINY_CONFIG, randomise
 
 
 def pytest_configure(config):

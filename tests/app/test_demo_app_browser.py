@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from server_process import ServerProcess
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT = 300  # s: imports, two models, pymatting's first compilation on a fresh machine

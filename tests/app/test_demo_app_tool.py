@@ -86,8 +86,7 @@ def test_models_follow_the_command_line(tiny_pair, tiny_predictors):
     """--compare loads its own checkpoint; --device, --max-megapixels and --highres reach both
     predictors, as in tools/predict.py."""
     from alphafree_d2.inference.highres import HighResolutionPolicy
-
-    from tiny_matting import random_image
+    from alphafree_d2.utils.testing import random_image
 
     args = demo_app.get_parser().parse_intermixed_args(
         [
@@ -135,6 +134,7 @@ serve(Starlette(routes=[Route("/", hello)]), bind_socket("127.0.0.1", 0),
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
 def test_serve_stops_cleanly_on_ctrl_c_and_sigterm(stop_signal):
     """serve() on a port the OS chose answers, and on the signal closes and returns (exit 0)."""

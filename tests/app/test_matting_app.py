@@ -15,8 +15,7 @@ from alphafree_d2.app import DemoModel, builtin_examples, create_app, folder_exa
 from alphafree_d2.app.images import UploadError, decode_upload, difference_image  # noqa: E402
 from alphafree_d2.inference.batch import alpha_to_png, read_input_image  # noqa: E402
 from alphafree_d2.inference.foreground import estimate_foreground, make_cutout  # noqa: E402
-
-from tiny_matting import random_image  # noqa: E402
+from alphafree_d2.utils.testing import random_image  # noqa: E402
 
 
 def png_bytes(array):
