@@ -492,5 +492,3 @@ def _timing(entry) -> str:
     if "error" in entry:
         return f"{entry['name']} failed"
     return f"{entry['name']} {entry['seconds']['alpha']:.2f} s"
-
-
