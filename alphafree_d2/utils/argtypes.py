@@ -19,13 +19,14 @@ def positive_float(text: str) -> float:
 
 
 def _whole(text: str, low: int, what: str) -> int:
+    """A whole number >= low, also written as 1e8."""
     try:
-        value = int(text)
+        number = float(text)
     except ValueError:
-        value = None
-    if value is None or value < low:
+        number = math.nan
+    if not (math.isfinite(number) and number == int(number) and number >= low):
         raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
-    return value
+    return int(number)
 
 
 def positive_int(text: str) -> int:
