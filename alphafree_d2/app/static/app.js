@@ -131,6 +131,16 @@ function loaded(img) {
   });
 }
 
+// The photo in the painter as large as the page allows (small photos are scaled up, large
+// ones down), at most 75 % of the window's height.
+function fitStage() {
+  if (!photo || $("painter").hidden) return;
+  const style = getComputedStyle($("painter"));
+  const available = $("painter").clientWidth - parseFloat(style.paddingLeft) - parseFloat(style.paddingRight);
+  const byHeight = (0.75 * window.innerHeight * photo.width) / photo.height;
+  $("painter-photo").style.width = `${Math.max(1, Math.floor(Math.min(available, byHeight)))}px`;
+}
+
 async function openPhoto(url, body, label) {
   $("error").hidden = true;
   setState("busy", `Loading ${label}`);
@@ -142,6 +152,7 @@ async function openPhoto(url, body, label) {
   painter.reset(photo.width, photo.height);
   $("painter-photo").src = photo.image;
   $("painter").hidden = false;
+  fitStage();
   await loaded($("painter-photo"));
   let note = "everything starts unknown";
   if (photo.trimap) {
@@ -457,6 +468,8 @@ painter.onchange = updateHistoryButtons;
 $("color").addEventListener("input", applyColour);
 $("zoom").addEventListener("change", drawDetail);
 new ResizeObserver(layoutGrids).observe($("results"));
+new ResizeObserver(fitStage).observe($("painter"));
+window.addEventListener("resize", fitStage);
 document.addEventListener("keydown", (event) => {
   if ($("painter").hidden || event.target.matches("input:not([type=range]), select, textarea")) return;
   const key = event.key.toLowerCase();

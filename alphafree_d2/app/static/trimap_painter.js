@@ -129,6 +129,7 @@ class TrimapPainter {
     if (!this.values || this.stroke) return;
     if (event.pointerType === "mouse" && event.button !== 0) return;
     event.preventDefault();
+    this.canvas.dataset.pointer = event.pointerType; // "mouse", "pen" or "touch"
     this.canvas.setPointerCapture(event.pointerId);
     this.snapshot.set(this.values);
     const p = this._point(event);
