@@ -158,8 +158,9 @@ class AdmissionQueue:
             if self._count >= self.limit:
                 retry = self.retry_after()
                 raise Busy(
-                    f"the server is busy ({self._count} requests are running or waiting for a "
-                    f"model); {what} was not started. Try again in {retry} s",
+                    f"the server is busy ({self._count} request{'s' if self._count != 1 else ''} "
+                    f"running or waiting for a model); {what} was not started. Try again in "
+                    f"{retry} s",
                     retry,
                 )
             self._count += 1

@@ -370,7 +370,7 @@ def test_the_queue_is_bounded_and_busy_requests_get_503(tiny_predictors):
             refused = upload(client, b"not even read", "third.png")
             assert refused.status_code == 503
             assert int(refused.headers["retry-after"]) >= 1
-            assert refused.json()["error"].startswith("the server is busy (2 requests")
+            assert refused.json()["error"].startswith("the server is busy (2 requests running")
             photo = client.post("/api/photos", params={"example": "nope"})
             assert photo.status_code == 404  # uploading photos is not queued
         finally:
