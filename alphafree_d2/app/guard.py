@@ -55,15 +55,15 @@ def allowed_hosts(host: str, port: Optional[int], extra: Iterable[str] = ()) -> 
     """The Host header values of a server listening on ``host:port``.
 
     The loopback names (127.0.0.1, localhost, [::1]) always, ``host`` itself, and for a wildcard
-    address (0.0.0.0, ::) this machine's name and addresses; ``extra`` adds names (a DNS name of
+    address (0.0.0.0, ::) this machine's name and addresses too; ``extra`` adds names (a DNS name of
     the machine, a reverse proxy's). Each with ``:port``; bare too when ``port`` is 80 (browsers
     leave out the default port). ``port=None`` accepts any port (for tests and embedding).
     """
     names = set(LOOPBACK_NAMES)
     if host in _WILDCARDS:
         names |= _machine_names()
-    else:
-        names.add(_as_host_name(host))
+    if host:
+        names.add(_as_host_name(host))  # also 0.0.0.0, which browsers open as this machine
     names |= {_as_host_name(name) for name in extra if name.strip()}
     if port is None:
         return frozenset(names)

@@ -5,6 +5,7 @@ import cv2
 import numpy as np
 
 HOST = "127.0.0.1:7860"
+REQUEST_HEADER = "X-Alphafree-Request"  # alphafree_d2.app.REQUEST_HEADER (test_guard checks)
 
 
 def png_bytes(array):
@@ -29,8 +30,6 @@ def page_client(app, **kwargs):
     """Starlette TestClient that sends what the page's script sends: Host 127.0.0.1:7860 and
     X-Alphafree-Request: 1 (use it in a ``with`` block)."""
     from starlette.testclient import TestClient
-
-    from alphafree_d2.app import REQUEST_HEADER
 
     return TestClient(app, base_url=f"http://{HOST}", headers={REQUEST_HEADER: "1"}, **kwargs)
 

@@ -127,6 +127,12 @@ def test_repeated_host_or_origin_headers_are_refused():
     assert guard.check("POST", headers)[0] == 400
 
 
+def test_the_helpers_header_is_the_pages():
+    import api_helpers
+
+    assert api_helpers.REQUEST_HEADER == REQUEST_HEADER
+
+
 def test_allowed_hosts():
     assert allowed_hosts("127.0.0.1", 7860) == {
         "127.0.0.1:7860",
@@ -139,6 +145,7 @@ def test_allowed_hosts():
     assert "photos.example.org:7860" in allowed_hosts("127.0.0.1", 7860, ["Photos.Example.org"])
     everywhere = allowed_hosts("0.0.0.0", 7860)
     assert f"{socket.gethostname().lower()}:7860" in everywhere
+    assert "0.0.0.0:7860" in everywhere  # the address the tool prints
     assert "attacker.test:7860" not in everywhere
 
 
