@@ -58,9 +58,10 @@ def load_demo_models(
 
 def warm_up(models: Sequence[DemoModel]) -> None:
     """Run everything once on a small image (each model, with a trimap when it is
-    trimap-guided; the foreground estimation; closed-form matting), so that the first photo's
-    times are the models': pymatting compiles (or loads from its cache) its solvers on first
-    use."""
+    trimap-guided; the foreground estimation; closed-form matting when a model is
+    trimap-guided), so that the first photo's times are the models': pymatting compiles (or
+    loads from its cache) its solvers on first use. A model that fails here is logged, not
+    raised: the page reports it on every photo."""
     image = np.full((64, 64, 3), 128, dtype=np.uint8)
     image[:, 32:] = 200
     trimap = np.full((64, 64), 128, dtype=np.uint8)
@@ -76,4 +77,5 @@ def warm_up(models: Sequence[DemoModel]) -> None:
                 "model %s failed on the warm-up image: %s: %s", model.name, type(e).__name__, e
             )
     estimate_foreground(image, np.clip(np.nan_to_num(alpha), 0.0, 1.0))
-    closed_form_alpha(image, trimap)
+    if any(model.trimap_input for model in models):  # the page offers the reference then
+        closed_form_alpha(image, trimap)

@@ -116,6 +116,21 @@ def one_torch_thread():
     torch.set_num_threads(threads)
 
 
+@pytest.fixture
+def app_log(caplog):
+    """caplog, also receiving the package's records when detectron2's setup_logger (run by the
+    tool's main in this process) has stopped them from propagating to the root logger."""
+    import logging
+
+    logger = logging.getLogger("alphafree_d2")
+    logger.addHandler(caplog.handler)
+    caplog.set_level(logging.DEBUG)
+    try:
+        yield caplog
+    finally:
+        logger.removeHandler(caplog.handler)
+
+
 def missing_browser(what):
     message = f"{what}; install it to run the demo page's browser tests"
     if os.environ.get("ALPHAFREE_REQUIRE_DEMO") == "1":

@@ -268,3 +268,31 @@ def test_serve_stops_cleanly_on_ctrl_c_and_sigterm(stop_signal):
             socket.create_connection(("127.0.0.1", server.port), timeout=5).close()
     finally:
         server.kill()
+
+
+def test_max_pixels_sets_the_cap_of_every_reader(tiny_pair, tmp_path, capsys):
+    from alphafree_d2.data.io import get_max_pixels, set_max_pixels
+
+    argv = [
+        "--config-file",
+        tiny_pair.config_file,
+        f"train.init_checkpoint={tmp_path / 'missing.pth'}",
+        "--max-pixels",
+        "1e6",
+    ]
+    previous = get_max_pixels()
+    try:
+        assert demo_app.main(argv) == 2  # stops at the missing checkpoint, after the cap is set
+        assert get_max_pixels() == 1_000_000
+    finally:
+        set_max_pixels(previous)
+
+
+def test_warm_up_survives_a_broken_model(tiny_predictors, app_log):
+    from alphafree_d2.app import DemoModel, warm_up
+
+    def broken(image):
+        raise RuntimeError("NaN weights (simulated)")
+
+    warm_up([DemoModel("A", tiny_predictors[0]), DemoModel("B", broken)])
+    assert "model B failed on the warm-up image: RuntimeError: NaN weights" in app_log.text

@@ -267,15 +267,18 @@ def test_the_pixel_cap_follows_create_app(tiny_predictors):
 
 
 @pytest.mark.parametrize("name", ["a.p\x00ng", "line\nbreak.png", "esc\x1b.png", "del\x7f.png"])
-def test_control_characters_in_the_file_name_are_refused(single, name, caplog):
+def test_control_characters_in_the_file_name_are_refused(single, name, app_log):
     data = png_bytes(random_image(8, 8, seed=2))
     for path in ("/api/predict", "/api/photos"):
-        with caplog.at_level(logging.DEBUG):
-            response = upload(single, data, name, path=path)
+        response = upload(single, data, name, path=path)
         assert response.status_code == 400, response.text
         message = response.json()["error"]
         assert message.startswith(f"the file name {ascii(name)} contains control characters")
-        assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    assert not [r for r in app_log.records if r.exc_info or r.levelno >= logging.ERROR]
+    broken = create_app([DemoModel("B", lambda image: 1 / 0)])
+    with page_client(broken) as client:
+        assert upload(client, data, "x.png").status_code == 500
+    assert [r for r in app_log.records if r.exc_info], "the log handler sees nothing"
 
 
 def nan_predictor(image):

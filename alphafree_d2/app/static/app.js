@@ -346,8 +346,9 @@ async function show(data) {
     if (model.error) {
       const fig = el("figure", "failed");
       fig.id = `model-error-${i}`;
-      fig.append(el("figcaption", "", ""), el("p", "model-error", model.error));
-      fig.firstChild.append(el("b", "", `${model.name} alpha`));
+      const caption = el("figcaption");
+      caption.append(el("b", "", `${model.name} alpha`));
+      fig.append(caption, el("p", "model-error", model.error));
       alphas.push(fig);
       timings.push(`${model.name}: failed`);
       return;
