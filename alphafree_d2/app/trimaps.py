@@ -24,9 +24,9 @@ __all__ = [
 
 DEFAULT_BAND = 10  # px
 DEFAULT_THRESHOLDS = (0.05, 0.95)  # alpha <= low: background, alpha >= high: foreground
-# Closed-form matting solves one sparse system over the unknown pixels: about 0.4 s for 20 000
-# unknown pixels but 20 s for 120 000 (pymatting, one busy CPU core). Above this many unknown
-# pixels the reference is solved on a downscaled copy.
+# Closed-form matting solves one sparse system over the unknown pixels: about 0.8 s for 25,000
+# unknown pixels but 19 s for 121,000 (benchmarks/closed_form_reference.py, a busy 2-core
+# machine). Above this many unknown pixels the reference is solved on a downscaled copy.
 DEFAULT_REFERENCE_MAX_UNKNOWN = 40_000
 
 

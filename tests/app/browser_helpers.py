@@ -129,6 +129,7 @@ def stroke(driver, element, points, kind="mouse"):
         "pen": interaction.POINTER_PEN,
         "touch": interaction.POINTER_TOUCH,
     }
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", element)
     builder = ActionBuilder(driver, mouse=PointerInput(kinds[kind], kind))
     x, y = offset(element, *points[0])
     builder.pointer_action.move_to(element, x, y).pointer_down()

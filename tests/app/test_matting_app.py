@@ -486,17 +486,27 @@ def test_queued_requests_of_clients_that_left_never_run(tiny_predictors):
     """Six uploads whose clients gave up while a seventh ran: none of them runs a model."""
     blocking = Blocking(tiny_predictors[0])
     app = create_app([DemoModel("A", blocking)], max_waiting=6)
+    queue = app.state.service.queue
     image = png_bytes(random_image(16, 16, seed=7))
     stay, left = threading.Event(), threading.Event()
     left.set()
-    calls = [asgi_post(app, "/api/predict", "filename=a.png", image, stay)]
-    calls += [asgi_post(app, "/api/predict", f"filename={i}.png", image, left) for i in range(6)]
+    statuses = {}
 
-    async def release_when_started():
-        await anyio.to_thread.run_sync(blocking.started.wait, 60)
-        await anyio.to_thread.run_sync(app.state.service.queue.wait_for_count, 7, 60)
-        blocking.release.set()
+    async def main():
+        async def run(key, call):
+            statuses[key] = await call()
 
-    statuses = run_concurrently(*calls, release_when_started)[:-1]
-    assert statuses == [200] + [499] * 6
-    assert blocking.calls == 1
+        async with anyio.create_task_group() as group:
+            group.start_soon(
+                run, "stays", asgi_post(app, "/api/predict", "filename=a.png", image, stay)
+            )
+            await anyio.to_thread.run_sync(blocking.started.wait, 60)  # it holds model A
+            for i in range(6):
+                call = asgi_post(app, "/api/predict", f"filename={i}.png", image, left)
+                group.start_soon(run, i, call)
+            assert await anyio.to_thread.run_sync(queue.wait_for_count, 7, 60)
+            blocking.release.set()
+
+    anyio.run(main)
+    assert statuses == {"stays": 200, **{i: 499 for i in range(6)}}
+    assert blocking.calls == 1 and queue.count == 0

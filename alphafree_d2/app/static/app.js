@@ -154,6 +154,8 @@ async function openPhoto(url, body, label) {
   $("painter").hidden = false;
   fitStage();
   await loaded($("painter-photo"));
+  await new Promise((resolve) => requestAnimationFrame(() => requestAnimationFrame(resolve)));
+  fitStage(); // the layout has settled (a scroll bar may have appeared)
   let note = "everything starts unknown";
   if (photo.trimap) {
     const response = await fetch(photo.trimap);
