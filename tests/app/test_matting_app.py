@@ -510,3 +510,40 @@ def test_queued_requests_of_clients_that_left_never_run(tiny_predictors):
     anyio.run(main)
     assert statuses == {"stays": 200, **{i: 499 for i in range(6)}}
     assert blocking.calls == 1 and queue.count == 0
+
+
+def test_a_closed_connection_stops_the_work_on_a_real_server(tiny_predictors):
+    """The same through uvicorn and a socket: the browser's connection closes while model A
+    runs; model B never runs."""
+    import socket
+    import time
+
+    from live_server import LiveServer
+
+    blocking = Blocking(tiny_predictors[0])
+    b, b_calls = counting(tiny_predictors[1])
+    live = LiveServer(
+        lambda hosts: create_app([DemoModel("A", blocking), DemoModel("B", b)], allowed_hosts=hosts)
+    )
+    try:
+        port = live.sock.getsockname()[1]
+        body = png_bytes(random_image(16, 16, seed=8))
+        head = (
+            f"POST /api/predict?filename=x.png HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"X-Alphafree-Request: 1\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        client = socket.create_connection(("127.0.0.1", port), timeout=60)
+        client.sendall(head.encode() + body)
+        assert blocking.started.wait(60)
+        client.close()
+        connections = live.server.server_state.connections
+        deadline = time.monotonic() + 60
+        while connections:  # the server has seen the connection close
+            assert time.monotonic() < deadline, "the server never saw the client leave"
+            blocking.release.wait(0.05)
+        blocking.release.set()
+        assert live.app.state.service.queue.wait_for_count(0, 60)
+        assert b_calls == [] and blocking.calls == 1
+    finally:
+        blocking.release.set()
+        live.close()
