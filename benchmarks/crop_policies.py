@@ -16,7 +16,7 @@ Cases:
   unknown band is a thin ring (the issue's measurement), and on a 500 x 400 record;
   ``am2k_ddc_official.py`` (crop only) on the 1600 x 1200 record;
 - ``demo_ddc.py`` (192 crop) on ``demo_train`` (generated on first use);
-- ``demo_ddc.py`` with benchmarks/loss_policies.py's settings (128 crop, scale U(0.5, 1)).
+- ``demo_ddc.py`` with the loss-policy benchmark's settings (128 crop, scale U(0.5, 1)).
 """
 
 import argparse

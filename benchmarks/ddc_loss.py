@@ -6,6 +6,12 @@ agree, and prints the ratios; asserts nothing.
     python benchmarks/ddc_loss.py                                   # CPU: B=2 512x512, K=11
     python benchmarks/ddc_loss.py --device cuda --amp --sizes 4x512x512 16x512x512
     python benchmarks/ddc_loss.py --sizes 2x64x64 --kinds random    # a quick look
+    python benchmarks/ddc_loss.py --backend torch --kinds random    # the torch fallback, in bands
+
+``--backend torch`` compares the package's torch backend (Listing 1's formulation in bands of
+rows, ``alphafree_d2.modeling.torch_kernels.CHUNK_BYTES`` each; ``--torch-chunk-mib`` sets it)
+with Listing 1 as written: the same arithmetic, so the ratio of the memory columns is what the
+bands save.
 
 Method: every (variant, size, image kind, thread count) runs in a fresh subprocess, so that one variant's
 allocations never count for another. In it: build the inputs (seeded, identical for both
@@ -95,6 +101,10 @@ def _rss():
 def worker(args, variant, size, kind, out_path, threads):
     if threads:
         torch.set_num_threads(threads)  # the numba kernels follow torch's count
+    if args.torch_chunk_mib is not None:
+        from alphafree_d2.modeling import torch_kernels
+
+        torch_kernels.CHUNK_BYTES = int(args.torch_chunk_mib * 2**20)
     device = torch.device(args.device)
     loss_fn = plain_ddc if variant == "plain" else fast_ddc
     image, alpha = make_inputs(*size, kind, args.real_image)
@@ -183,6 +193,11 @@ def parser():
     p.add_argument("--device", default="cpu")
     p.add_argument("--backend", default="auto", help="alphafree_d2's backend (auto, numba, ...)")
     p.add_argument("--amp", action="store_true", help="float16 autocast (CUDA)")
+    p.add_argument(
+        "--torch-chunk-mib",
+        type=float,
+        help="memory budget of one band of rows of the torch backend (default: the package's)",
+    )
     p.add_argument("--repeats", type=int, default=5, help="timed runs of alphafree_d2's variant")
     p.add_argument("--plain-repeats", type=int, default=2)
     p.add_argument(
@@ -197,7 +212,7 @@ def parser():
 def main(args):
     print(
         f"torch {torch.__version__}, device {args.device}, {torch.get_num_threads()} threads, "
-        f"K={args.kernel_size}, backend {args.backend}, amp {args.amp}, "
+        f"K={args.kernel_size}, backend {args.backend}{_bands(args)}, amp {args.amp}, "
         f"load average {os.getloadavg()[0]:.2f}"
     )
     header = (
@@ -226,6 +241,15 @@ def main(args):
                     f"{dist:7.1e} {value:7.1e} {grad:7.1e} | {os.getloadavg()[0]:4.1f}",
                     flush=True,
                 )
+
+
+def _bands(args):
+    if args.backend != "torch":
+        return ""
+    from alphafree_d2.modeling import torch_kernels
+
+    mib = args.torch_chunk_mib or torch_kernels.CHUNK_BYTES / 2**20
+    return f" (bands of rows within {mib:g} MiB)"
 
 
 def _at(result):

@@ -44,7 +44,6 @@ import tempfile
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
 
 DEFAULT_CONFIGS = ["configs/demo_ddc.py", "configs/am2k_ddc.py"]
 DEFAULT_SIZES = ["512x512", "1920x1080", "3840x2160"]

@@ -3,8 +3,9 @@
 Runs ``tools/lazyconfig_train_net.py --config-file configs/am2k_ddc.py`` (ViTMatte-S, 512x512
 crops, L_known + 10 L_DDC, AMP as the config says) for ``--iters`` iterations on a synthetic
 dataset in AM-2K's folder layout, once with ``model.criterion.backend=torch`` (the plain
-unfold/topk formulation of Listing 1, differentiated by autograd) and once with the default
-backend, and prints s/iteration (detectron2's "Overall training speed", which leaves out the
+unfold/topk formulation of Listing 1, differentiated by autograd; it runs in bands of rows of at
+most ``alphafree_d2.modeling.torch_kernels.CHUNK_BYTES``, so above that its peak memory is below
+Listing 1's as written, its time about the same) and once with the default backend, and prints s/iteration (detectron2's "Overall training speed", which leaves out the
 first iterations), images/s and the peak GPU memory detectron2 logs (``max_mem``).
 
     python benchmarks/train_speed.py --device cuda                 # 100 iterations, batch 16

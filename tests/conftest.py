@@ -16,6 +16,11 @@ if not torch.cuda.is_available():
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "cuda: needs a CUDA device (skipped without one)")
+    config.addinivalue_line(
+        "markers",
+        "slow: an end-to-end run (training, a tool, a server or a benchmark in a subprocess); "
+        "the quick loop deselects them with -m 'not slow' (docs/engineering.md)",
+    )
 
 
 def pytest_collection_modifyitems(config, items):

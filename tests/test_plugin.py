@@ -84,3 +84,23 @@ def test_import_is_quiet_and_leaves_the_warning_filters_alone():
     assert proc.returncode == 0, proc.stderr
     assert "is deprecated" not in proc.stderr, proc.stderr
     assert "users still see this" in proc.stderr
+
+
+def test_import_leaves_export_and_its_dependencies_unloaded():
+    """`import alphafree_d2` loads neither the export modules (whose detectron2 check must not
+    break training imports) nor the heavy optional libraries; the export names still resolve."""
+    lazy = [
+        "alphafree_d2.inference.export",
+        "alphafree_d2.inference.vit_shapes",
+        "onnx",
+        "onnxruntime",
+        "transformers",
+    ]
+    code = (
+        f"import sys; import alphafree_d2; print([m for m in {lazy!r} if m in sys.modules]); "
+        "from alphafree_d2.inference import export_onnx; "
+        "print(export_onnx.__module__, 'alphafree_d2.inference.vit_shapes' in sys.modules)"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines() == ["[]", "alphafree_d2.inference.export True"]

@@ -1,35 +1,37 @@
 #!/usr/bin/env python
-r"""A local web page to try trained matting models on your own photos, and compare two.
+r"""A local web page to try trained matting models on your own photos, compare two, and paint
+trimaps for trimap-guided models.
 
     python tools/demo_app.py --config-file configs/demo_ddc.py \
         train.init_checkpoint=output/demo_ddc/model_final.pth
-    python tools/demo_app.py --config-file configs/demo_ddc.py \
-        train.init_checkpoint=output/demo_ddc/model_final.pth \
-        --compare configs/demo_ddc.py output/demo_ddc/model_0000199.pth --port 7860
+    python tools/demo_app.py --config-file configs/demo_ddc_trimap.py \
+        train.init_checkpoint=output/demo_ddc_trimap/model_final.pth \
+        --compare configs/demo_ddc.py output/demo_ddc/model_final.pth --port 7860
 
 Then open the printed address. Upload a photo or pick an example: the page shows the alpha
 matte, the cutout over a checkerboard and over a colour of your choice, a magnified detail you
 move by clicking, the time taken, and with --compare both models side by side with their
-difference; the alpha and cutout PNGs can be downloaded. Overrides (key=value) apply to the
-first model's config; the --compare model is its config with train.init_checkpoint=CHECKPOINT.
-Large photos follow the high-resolution policy of tools/predict.py (--max-megapixels,
---highres). The page is served on 127.0.0.1 (this machine only) unless --host says otherwise;
---port 0 takes any free port. Needs the demo extra: pip install -e .[demo]
+difference; the alpha and cutout PNGs can be downloaded. With a trimap-guided model the photo
+comes up in a trimap painter first (brushes, undo, auto trimap, closed-form reference). Overrides
+(key=value) apply to the first model's config; the --compare model is its config with
+train.init_checkpoint=CHECKPOINT. Large photos follow the high-resolution policy of
+tools/predict.py (--max-megapixels, --highres). The page is served on 127.0.0.1 (this machine
+only) unless --host says otherwise; --port 0 takes any free port. User guide: docs/web_page.md.
+Needs the demo extra: pip install -e .[demo]
 """
 
 import argparse
+import math
 import sys
 
-import numpy as np
-
-from detectron2.config import LazyConfig
 from detectron2.utils.logger import setup_logger
 
 from alphafree_d2.checkpoint.matting_checkpointer import CheckpointError
-from alphafree_d2.engine import ConfigError, apply_overrides
-from alphafree_d2.inference.foreground import estimate_foreground
+from alphafree_d2.data.io import set_max_pixels
+from alphafree_d2.engine import ConfigError
 from alphafree_d2.inference.highres import HighResolutionPolicy
-from alphafree_d2.inference.predictor import MattingPredictor, add_predictor_arguments
+from alphafree_d2.inference.predictor import add_predictor_arguments
+from alphafree_d2.utils.argtypes import non_negative_int, port_number, positive_float, positive_int
 
 
 def get_parser():
@@ -44,13 +46,35 @@ def get_parser():
         help="a second model shown side by side with the first",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    parser.add_argument("--port", type=int, default=7860, help="port (0: any free port)")
+    parser.add_argument("--port", type=port_number, default=7860, help="port (0: any free port)")
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="also answer requests for this host name (e.g. the machine's DNS name with --host "
+        "0.0.0.0); others are refused against DNS rebinding",
+    )
     add_predictor_arguments(parser)
     parser.add_argument(
         "--examples", metavar="DIR", help="also offer the images of this folder as examples"
     )
     parser.add_argument(
-        "--max-upload-mb", type=float, default=64.0, help="largest upload accepted, in MB"
+        "--max-upload-mb", type=positive_float, default=64.0, help="largest upload accepted, in MB"
+    )
+    parser.add_argument(
+        "--max-pixels",
+        type=positive_int,
+        default=None,
+        help="largest image accepted, in pixels (width x height from the file's header, checked "
+        "before decoding; default 100000000)",
+    )
+    parser.add_argument(
+        "--max-waiting",
+        type=non_negative_int,
+        default=2,
+        help="requests that may wait while the models are busy; more are refused (503, retry "
+        "later)",
     )
     parser.add_argument(
         "opts",
@@ -62,52 +86,34 @@ def get_parser():
 
 
 def load_models(args):
-    """The models of the command line: "model", or "A" (--config-file and its overrides) and
-    "B" (--compare), as :class:`~alphafree_d2.app.DemoModel` s around MattingPredictors that
-    follow --device, --max-megapixels and --highres.
+    """The models of the command line (see :func:`alphafree_d2.app.load_demo_models`)."""
+    from alphafree_d2.app import load_demo_models
 
-    Raises:
-        CheckpointError: a checkpoint that cannot be used, with the model named.
-    """
-    from alphafree_d2.app import DemoModel
-
-    policy = HighResolutionPolicy(max_megapixels=args.max_megapixels, mode=args.highres)
-    specs = [("model", args.config_file, args.opts, None)]
-    if args.compare:
-        config_file, checkpoint = args.compare
-        specs = [("A", args.config_file, args.opts, None), ("B", config_file, [], checkpoint)]
-    models = []
-    for name, config_file, opts, checkpoint in specs:
-        cfg = apply_overrides(LazyConfig.load(config_file), opts)
-        try:
-            predictor = MattingPredictor(cfg, checkpoint, device=args.device, policy=policy)
-        except CheckpointError as e:
-            which = f"model {name}" if args.compare else "the model"
-            raise CheckpointError(f"{which} ({config_file}): {e}") from e
-        checkpoint = checkpoint if checkpoint is not None else cfg.train.init_checkpoint
-        models.append(DemoModel(name, predictor, f"{checkpoint} ({config_file})"))
-    return models
-
-
-def warm_up(models):
-    """Run everything once on a small image, so that the first photo's time is the model's:
-    pymatting compiles (or loads from its cache) its foreground solver on first use."""
-    image = np.full((64, 64, 3), 128, dtype=np.uint8)
-    for model in models:
-        alpha = model.predictor(image)
-    estimate_foreground(image, np.asarray(alpha, dtype=np.float32))
+    return load_demo_models(
+        args.config_file,
+        args.opts,
+        compare=args.compare,
+        device=args.device,
+        policy=HighResolutionPolicy(max_megapixels=args.max_megapixels, mode=args.highres),
+    )
 
 
 def main(argv=None) -> int:
     parser = get_parser()
     args = parser.parse_intermixed_args(argv)
+    if not (math.isfinite(args.max_megapixels) and args.max_megapixels > 0):
+        parser.error(
+            f"argument --max-megapixels: expected a positive number, got {args.max_megapixels}"
+        )
     try:
         from alphafree_d2.app import (
+            allowed_hosts,
             bind_socket,
             builtin_examples,
             create_app,
             folder_examples,
             serve,
+            warm_up,
         )
     except ImportError as e:
         print(
@@ -118,6 +124,7 @@ def main(argv=None) -> int:
         return 2
     setup_logger(name="alphafree_d2")
     setup_logger(name="fvcore")
+    set_max_pixels(args.max_pixels)
 
     examples = builtin_examples()
     if args.examples:
@@ -147,7 +154,14 @@ def main(argv=None) -> int:
         )
     print("warming up the model(s) and the foreground solver ...", flush=True)
     warm_up(models)
-    app = create_app(models, examples, max_upload_mb=args.max_upload_mb)
+    hosts = allowed_hosts(args.host, sock.getsockname()[1], args.allow_host)
+    app = create_app(
+        models,
+        examples,
+        max_upload_mb=args.max_upload_mb,
+        max_waiting=args.max_waiting,
+        allowed_hosts=hosts,
+    )
     serve(app, sock, announce=lambda message: print(message, flush=True))
     return 0
 

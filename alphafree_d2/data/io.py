@@ -162,9 +162,9 @@ def check_image_pixels(source, name=None, max_pixels=None):
     size = image_header_size(source)
     if size is None:
         raise ValueError(
-            f"{name}: cannot be read as an image (its header is not that of a "
-            f"{'/'.join(e.lstrip('.').upper() for e in IMAGE_EXTENSIONS)} file, or it is "
-            "empty or truncated)"
+            f"{name}: cannot be decoded as an image (empty, truncated or not an image: its "
+            f"header is not that of a "
+            f"{'/'.join(e.lstrip('.').upper() for e in IMAGE_EXTENSIONS)} file)"
         )
     height, width = size
     if height * width > cap:

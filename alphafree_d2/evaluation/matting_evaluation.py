@@ -20,7 +20,7 @@ from ..utils.file_io import write_csv, write_png
 from .metrics import METRIC_KEYS, PROTOCOLS, matting_metrics
 from .visualization import log_matting_visuals, make_matting_grid, path_inside
 
-__all__ = ["MattingEvaluator"]
+__all__ = ["MattingEvaluator", "as_8bit_codes"]
 
 _QUANTIZE = (None, "round", "floor")
 _LOSSY_EXTENSIONS = (".jpg", ".jpeg")
@@ -185,7 +185,7 @@ class MattingEvaluator(DatasetEvaluator):
                 )
             pred = self._prediction(output, gt.shape, image_id)
             try:
-                metrics = matting_metrics(pred, _as_8bit_codes(gt), trimap, protocol=self._protocol)
+                metrics = matting_metrics(pred, as_8bit_codes(gt), trimap, protocol=self._protocol)
             except ValueError as e:
                 raise ValueError(f"MattingEvaluator: image {image_id!r}: {e}") from e
             if self._protocol == "unknown_region" and not (trimap == 128).any():
@@ -311,13 +311,14 @@ def _image_id(record):
     return os.path.splitext(os.path.basename(record["file_name"]))[0]
 
 
-def _as_8bit_codes(alpha):
+def as_8bit_codes(alpha):
     """
     ``read_alpha``'s float32 alpha -> the uint8 codes it was decoded from, when it was an 8-bit
     file (then it equals ``codes.astype(float32) / 255.0`` exactly); otherwise the floats.
 
     The benchmark scripts divide 8-bit codes by 255 themselves (in float64 for the whole-image
-    protocol); handing them the codes reproduces that exactly.
+    protocol); handing them the codes reproduces that exactly. Used by the evaluator and by
+    ``benchmarks/`` wherever a ground truth read with ``read_alpha`` meets :func:`matting_metrics`.
     """
     codes = np.rint(np.clip(alpha, 0.0, 1.0) * 255.0).astype(np.uint8)
     if np.array_equal(codes.astype(np.float32) / 255.0, alpha):

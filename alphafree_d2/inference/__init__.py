@@ -1,20 +1,27 @@
 """Inference and deployment: alpha mattes for images of any size on CPU or GPU, cutouts and
-composites, TorchScript/ONNX export."""
+composites, TorchScript/ONNX export.
+
+The export names (:mod:`.export`) load on first use (PEP 562 ``__getattr__``): ``import
+alphafree_d2`` neither imports the export modules nor checks detectron2's private ViT helpers
+that the export replaces (:mod:`.vit_shapes` checks them when an export runs).
+"""
 
 from .batch import MattingJob, Problem, collect_inputs, plan_jobs, run_jobs
-from .export import (
-    MattingExportModule,
-    compare_onnx,
-    compare_torchscript,
-    export_onnx,
-    export_torchscript,
-)
 from .foreground import composite, estimate_foreground, make_cutout, parse_color
 from .highres import HighResolutionPolicy, decode_tiled, predict_alpha_highres
 from .predictor import (
     MattingPredictor,
     build_inference_model,
     load_inference_weights,
+)
+
+# Names of .export, imported when one is first looked up.
+_EXPORT_NAMES = (
+    "MattingExportModule",
+    "export_torchscript",
+    "export_onnx",
+    "compare_torchscript",
+    "compare_onnx",
 )
 
 __all__ = [
@@ -33,9 +40,17 @@ __all__ = [
     "run_jobs",
     "MattingJob",
     "Problem",
-    "MattingExportModule",
-    "export_torchscript",
-    "export_onnx",
-    "compare_torchscript",
-    "compare_onnx",
+    *_EXPORT_NAMES,
 ]
+
+
+def __getattr__(name):
+    if name in _EXPORT_NAMES:
+        from . import export
+
+        return getattr(export, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted({*globals(), *_EXPORT_NAMES})

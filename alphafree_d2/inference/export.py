@@ -5,14 +5,12 @@ The exported function is :class:`MattingExportModule`: (B, 3, H, W) images, uint
 (B, 1, H, W) float32 in [0, 1]. A trimap-guided model (``model.trimap_input``) takes a second
 input, (B, 1, H, W) trimaps, uint8 or float 0-255 (0 background, 128 unknown, 255 foreground,
 snapped in the graph with :mod:`alphafree_d2.data.io`'s thresholds). It is
-``ViTMatte.predict_alpha`` behind a padding step that keeps the graph free of size-dependent
+``ViTMatte.predict_alpha`` behind the conversion of its inputs; the graph has no size-dependent
 Python branches:
 
-- ``predict_alpha`` pads to ``size_divisibility`` under ``if pad_h or pad_w``; a trace would
-  freeze that branch and ``torch.export`` would guard on it. The wrapper pads first, to the next
-  multiple, with the mean colour (exactly zero after normalisation, which is what
-  ``predict_alpha`` pads with; trimaps are padded with 0, as ``predict_alpha`` pads them), so
-  the inner padding is empty for every size and the output is identical;
+- ``predict_alpha`` pads to ``size_divisibility`` with
+  :func:`~alphafree_d2.modeling.meta_arch.pad_bottom_right`, tensor operations without a branch
+  on the size, so a trace at one size pads correctly at every other size;
 - detectron2's ViT helpers branch on the token grid; they are replaced by size-generic
   equivalents during the export only (:mod:`alphafree_d2.inference.vit_shapes`).
 
@@ -23,9 +21,9 @@ graph is the plain model, ViT included, at the input size: the high-resolution p
 attention grows with the square of the pixels (about 1.2 GB at 1 MP for ViT-S, 70 GB at 4K);
 callers must downscale large images themselves (see :mod:`alphafree_d2.inference.highres`).
 
-Notes: the trace logs one expected TracerWarning, for ``predict_alpha``'s padding branch (always
-"no padding" behind the wrapper); exports are checked at sizes other than the export size by
-:func:`compare_torchscript` / :func:`compare_onnx`. ``torch.jit.trace``/``torch.jit.save`` may
+Notes: exports are checked at sizes other than the export size by :func:`compare_torchscript` /
+:func:`compare_onnx`; the trace's TracerWarnings (Python values computed from sizes, e.g. the
+trimap shape check) are logged at INFO level. ``torch.jit.trace``/``torch.jit.save`` may
 print FutureWarnings (TorchScript is deprecated but still supported; README "Engineering notes").
 A trace records the device it ran on: export on the device the TorchScript file will run on.
 """
@@ -68,21 +66,12 @@ class MattingExportModule(nn.Module):
     def forward(self, images: torch.Tensor, trimaps: Optional[torch.Tensor] = None) -> torch.Tensor:
         """(B, 3, H, W) uint8 or float 0-255 [, (B, 1, H, W) trimaps uint8 or float 0-255]
         -> alpha (B, 1, H, W) float32 in [0, 1]."""
-        x = images.float()
-        b, h, w = x.shape[0], x.shape[2], x.shape[3]
-        d = self.model.size_divisibility
-        hp, wp = (h + d - 1) // d * d, (w + d - 1) // d * d
-        mean = self.model.pixel_mean.view(1, 3, 1, 1)
-        x = torch.cat([x, mean.expand(b, 3, hp - h, w)], dim=2)
-        x = torch.cat([x, mean.expand(b, 3, hp, wp - w)], dim=3)
         t = None
         if self.model.trimap_input:
             if trimaps is None:
                 raise ValueError("this model is trimap-guided: export and call it with a trimap")
             t = snap_trimaps(trimaps)
-            t = torch.cat([t, t.new_zeros(b, 1, hp - h, w)], dim=2)
-            t = torch.cat([t, t.new_zeros(b, 1, hp, wp - w)], dim=3)
-        return self.model.predict_alpha(x, t)[:, :, :h, :w]
+        return self.model.predict_alpha(images.float(), t)
 
 
 def snap_trimaps(trimaps: torch.Tensor) -> torch.Tensor:
@@ -130,9 +119,8 @@ def export_torchscript(
     """Trace :class:`MattingExportModule` of ``model`` (eval mode) on ``example`` (and, for a
     trimap-guided model, ``trimap_example``; default :func:`random_trimaps`) and save it.
 
-    Tracer warnings about Python booleans from ``predict_alpha``'s padding branch are expected
-    (that branch is always "no padding" behind the wrapper); they are logged, not hidden.
-    Generalisation to other sizes is what :func:`compare_torchscript` checks.
+    Tracer warnings (Python values computed from sizes) are logged, not hidden; generalisation
+    to other sizes is what :func:`compare_torchscript` checks.
 
     Returns:
         the traced module.

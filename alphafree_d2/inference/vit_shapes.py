@@ -22,10 +22,11 @@ specialised to self-attention (query grid == key grid), which is how detectron2'
 ``Attention`` calls it.
 
 :func:`size_generic_vit` swaps them into ``detectron2.modeling.backbone.vit`` only for the
-duration of a trace/export; detectron2's files are not modified. Importing this module checks
-that detectron2's ViT still defines and calls each replaced function under the same name and
+duration of a trace/export; detectron2's files are not modified. Entering it first checks that
+detectron2's ViT still defines and calls each replaced function under the same name and
 signature, and raises ImportError otherwise (a silent no-op swap would export size-specific
-graphs).
+graphs). The check runs at the call, not at import: these are detectron2's private names, and
+a detectron2 that renamed one must break exporting only, never ``import alphafree_d2``.
 """
 
 import contextlib
@@ -39,12 +40,14 @@ from detectron2.modeling.backbone import vit as _vit
 
 __all__ = ["size_generic_vit"]
 
-# Replaced name -> the detectron2 ViT methods that call it by that module-global name.
+# Replaced name -> the detectron2 ViT methods ("Class.method") that call it by that module-global
+# name. Names, not objects: they are looked up when checked, so a renamed class is a problem the
+# check reports, not an error at import.
 _CALLERS = {
-    "window_partition": (_vit.Block.forward,),
-    "window_unpartition": (_vit.Block.forward,),
-    "add_decomposed_rel_pos": (_vit.Attention.forward,),
-    "get_abs_pos": (_vit.ViT.forward,),
+    "window_partition": ("Block.forward",),
+    "window_unpartition": ("Block.forward",),
+    "add_decomposed_rel_pos": ("Attention.forward",),
+    "get_abs_pos": ("ViT.forward",),
 }
 
 
@@ -124,8 +127,12 @@ def _check_detectron2_vit():
         if list(inspect.signature(theirs).parameters) != expected:
             problems.append(f"{name}{inspect.signature(theirs)} no longer takes {expected}")
         for caller in callers:
-            if name not in caller.__code__.co_names:
-                problems.append(f"{caller.__qualname__} no longer calls {name}")
+            class_name, method = caller.split(".")
+            code = getattr(getattr(getattr(_vit, class_name, None), method, None), "__code__", None)
+            if code is None:
+                problems.append(f"{caller} is not defined")
+            elif name not in code.co_names:
+                problems.append(f"{caller} no longer calls {name}")
     if problems:
         raise ImportError(
             f"alphafree_d2.inference.vit_shapes: detectron2's {_vit.__file__} has changed: "
@@ -137,7 +144,12 @@ def _check_detectron2_vit():
 @contextlib.contextmanager
 def size_generic_vit(model):
     """Within this context, detectron2's ViT blocks of ``model`` compute without Python
-    branches on the image size (see the module docstring). Eager results are unchanged."""
+    branches on the image size (see the module docstring). Eager results are unchanged.
+
+    Raises:
+        ImportError: detectron2's ViT no longer has what is replaced (checked on every entry).
+    """
+    _check_detectron2_vit()
     vit = _vit
     grids = set()
     for module in model.modules():
@@ -161,6 +173,3 @@ def size_generic_vit(model):
     finally:
         for name, fn in saved.items():
             setattr(vit, name, fn)
-
-
-_check_detectron2_vit()

@@ -2,6 +2,7 @@
 ``META_ARCH_REGISTRY`` and detectron2's ViT in ``BACKBONE_REGISTRY`` (for yacs configs)."""
 
 from .backbone import build_matting_vit_backbone
+from .backends import check_backend
 from .build import build_matting_criterion, build_matting_decoder
 from .decoder import DetailCapture
 from .losses import (
@@ -29,6 +30,7 @@ __all__ = [
     "build_matting_criterion",
     "build_matting_decoder",
     "build_matting_vit_backbone",
+    "check_backend",
     "alpha_l1_loss",
     "dc_loss",
     "ddc_loss",

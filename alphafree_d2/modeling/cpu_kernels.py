@@ -18,10 +18,9 @@ import torch
 from numba import njit, prange
 from torch.nn import functional as F
 
+from .torch_kernels import AFFINITY_C
+
 __all__ = ["select", "pair_forward", "pair_backward", "affinity_forward", "affinity_backward"]
-
-AFFINITY_C = math.sqrt(3.0)  # Eq. 3's C: the largest RGB distance in [0, 1]^3
-
 
 # Pixels per thread below which fewer threads are used: starting threads costs more than small
 # images take.

@@ -14,13 +14,14 @@ DDC, DC and affinity share one neighbour selection (:mod:`.neighbour_selection`)
 side is a custom autograd Function running a backend's kernels (``backend=``, see
 :mod:`.neighbour_selection`): it keeps only the selection (K offsets and K distances per pixel)
 and alpha, and recomputes what the backward needs. ``backend="torch"`` is the plain unfold and
-gather formulation, differentiated by autograd. On tie-free images the default DDC value and
+gather formulation (:mod:`.torch_kernels`, in bands of rows above a memory budget),
+differentiated by autograd. On tie-free images the default DDC value and
 gradient are those of the paper's Listing 1; with ties any of the equally close neighbours may be
 selected (see :mod:`.neighbour_selection`).
 
 Adding a loss: write its function and add one entry to :data:`LOSSES` (what it needs from the
 batch); :class:`MattingCriterion`, the configs (``model.criterion.losses.<name>``) and
-``benchmarks/loss_policies.py`` take it from there.
+``benchmarks/loss_policies/`` take it from there.
 """
 
 import math
@@ -30,14 +31,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .neighbour_selection import (
-    BACKENDS,
-    NeighbourSelection,
-    check_kernel_padding,
-    kernels,
-    resolve_backend,
-    select_neighbours,
-)
+from . import torch_kernels
+from .backends import BACKENDS, configured_backend, kernels, loss_backend, resolve_backend
+from .neighbour_selection import NeighbourSelection, check_kernel_padding, select_neighbours
 
 __all__ = [
     "NeighbourSelection",
@@ -55,8 +51,6 @@ __all__ = [
 ]
 
 REGIONS = ("whole", "unknown")
-# Eq. 3: A(i, j) = 1 - ||I_i - I_j|| / C with C = sqrt(3), the largest RGB distance in [0, 1]^3.
-AFFINITY_C = math.sqrt(3.0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -92,34 +86,13 @@ class _NeighbourLoss(torch.autograd.Function):
         return grad, None, None, None, None, None, None
 
 
-def _neighbour_alpha(alpha, index):
-    """(B, K, H, W) alpha of the selected neighbours (0 outside the image), by unfold + gather."""
-    B, _, H, W = alpha.shape
-    K = index.shape[1]
-    unfolded = F.unfold(alpha, K, padding=K // 2).view(B, K * K, H, W)
-    return torch.gather(unfolded, 1, index.long())
-
-
-def _torch_neighbour_loss(alpha, index, distance, mask, directional, normaliser):
-    """The plain formulation of :class:`_NeighbourLoss` (backend "torch"), autograd's gradient."""
-    neighbour = _neighbour_alpha(alpha, index)
-    if directional is None:
-        affinity = (1 - distance / AFFINITY_C).clamp(min=0)
-        smoothed = (affinity * neighbour).sum(1, keepdim=True) / affinity.sum(1, keepdim=True)
-        return (smoothed - alpha).abs().sum() / normaliser
-    diff = alpha - neighbour
-    terms = (distance - (diff if directional else diff.abs())).abs()
-    keep = torch.isfinite(distance)
-    if mask is not None:
-        keep = keep & mask[:, None]
-    return torch.where(keep, terms, torch.zeros_like(terms)).sum() / normaliser
-
-
 def _neighbour_loss(alpha, selection, mask, directional, normaliser, backend):
-    backend = resolve_backend(backend, alpha.device)
+    backend = loss_backend(backend, alpha.device)
     distance = selection.distance.to(alpha.dtype)
-    if backend == "torch":
-        return _torch_neighbour_loss(
+    if backend == "torch":  # autograd's gradient
+        if directional is None:
+            return torch_kernels.affinity_loss(alpha, selection.index, distance, normaliser)
+        return torch_kernels.pair_loss(
             alpha, selection.index, distance, mask, directional, normaliser
         )
     index = selection.index.contiguous()
@@ -435,6 +408,7 @@ class MattingCriterion(nn.Module):
             raise ValueError(
                 f"MattingCriterion: backend must be one of {BACKENDS}, got {backend!r}"
             )
+        configured_backend(backend)  # a bad ALPHAFREE_DDC_BACKEND fails when the model is built
         # A zero weight switches a loss off, so a policy can be changed from the command line:
         # model.criterion.losses.ddc=0 model.criterion.losses.dc=10
         self.losses = {name: float(w) for name, w in losses.items() if w != 0}

@@ -10,14 +10,34 @@ from torch.nn import functional as F
 from detectron2.config import configurable
 from detectron2.layers import ShapeSpec
 from detectron2.modeling import META_ARCH_REGISTRY, build_backbone
-from detectron2.structures import ImageList
 
 from .build import build_matting_criterion, build_matting_decoder, matting_input_channels
 from .decoder import DetailCapture, decode_tiled
 
-__all__ = ["ViTMatte"]
+__all__ = ["ViTMatte", "pad_bottom_right", "padded_size"]
 
 Images = Union[torch.Tensor, Sequence[torch.Tensor]]
+
+
+def padded_size(height: int, width: int, divisibility: int) -> Tuple[int, int]:
+    """(height, width) rounded up to multiples of ``divisibility`` (unchanged when it is <= 1)."""
+    if divisibility <= 1:
+        return height, width
+    d = divisibility
+    return (height + d - 1) // d * d, (width + d - 1) // d * d
+
+
+def pad_bottom_right(x: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """(..., H, W) -> (..., height, width) (at least H, W): zeros appended below and to the right.
+
+    The one padding of the network input (:meth:`ViTMatte.preprocess`): zeros after normalisation
+    are the mean colour, and 0 in the trimap channel is background. Tensor operations only (empty
+    blocks when nothing is missing), without a Python branch on the sizes, so that a trace or an
+    export at one size pads correctly at every other size.
+    """
+    h, w = x.shape[-2:]
+    x = torch.cat([x, x.new_zeros(*x.shape[:-2], height - h, w)], dim=-2)
+    return torch.cat([x, x.new_zeros(*x.shape[:-2], height, width - w)], dim=-1)
 
 
 @META_ARCH_REGISTRY.register()
@@ -32,10 +52,10 @@ class ViTMatte(nn.Module):
       concatenated to the normalised image as a 4th channel, for the ViT (its patch embedding
       needs ``in_chans=4``) and the decoder's detail stream (``image_channels=4``). The network
       predicts alpha for the whole image; training losses see that raw prediction, and at
-      inference alpha is taken from the input trimap where it is known (0 or 1), as ViTMatte's
-      own inference does, so only the unknown band comes from the network. With the trimap as
-      the only label, the known loss then anchors the known regions and DDC teaches how alpha
-      follows colour in the band.
+      inference alpha is copied from the input trimap where it is known (0 or 1), so only the
+      unknown band comes from the network (ViTMatte's own inference does not copy: it saves the
+      raw prediction). With the trimap as the only label, the known loss then anchors the known
+      regions and DDC teaches how alpha follows colour in the band.
 
     Steps of :meth:`forward`:
 
@@ -189,8 +209,9 @@ class ViTMatte(nn.Module):
         if self.trimap_input:
             trimaps = self._check_trimaps(images, trimaps)
             x = [torch.cat([xi, t.to(xi.dtype)], dim=0) for xi, t in zip(x, trimaps)]
-        batch = ImageList.from_tensors(x, self.size_divisibility)
-        return batch.tensor, [tuple(s) for s in batch.image_sizes]
+        sizes = [tuple(xi.shape[-2:]) for xi in x]
+        hp, wp = padded_size(*map(max, zip(*sizes)), self.size_divisibility)
+        return torch.stack([pad_bottom_right(xi, hp, wp) for xi in x]), sizes
 
     def _preprocess_batch(self, images, trimaps):
         # preprocess() of one batch tensor with tensor operations only: tracing and export see
@@ -199,12 +220,7 @@ class ViTMatte(nn.Module):
         if self.trimap_input:
             trimaps = self._check_trimaps(images, trimaps)
             x = torch.cat([x, trimaps.to(x.dtype)], dim=1)
-        h, w = images.shape[-2:]
-        d = self.size_divisibility
-        pad_h, pad_w = (d - h % d) % d, (d - w % d) % d
-        if pad_h or pad_w:
-            x = F.pad(x, (0, pad_w, 0, pad_h))
-        return x
+        return pad_bottom_right(x, *padded_size(*images.shape[-2:], self.size_divisibility))
 
     def _check_trimaps(self, images, trimaps):
         if trimaps is None:

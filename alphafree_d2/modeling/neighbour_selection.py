@@ -8,28 +8,29 @@ with Listing 1 on the K selected distances (as a sorted list) at every pixel, an
 set wherever the K-th smallest distance is unique; they do not reproduce ``torch.topk``'s
 tie-breaking.
 
-Backends (``backend=`` of :func:`select_neighbours` and of the losses):
+Backends (``backend=`` of :func:`select_neighbours` and of the losses; :mod:`.backends` chooses
+and checks them):
 
-- ``"torch"``: the plain formulation (K*K-channel unfold, ``torch.norm``, ``torch.topk``); any
-  device, memory-hungry. The reference the others are tested against.
+- ``"torch"``: the plain formulation (:mod:`.torch_kernels`: K*K-channel unfold, ``torch.norm``,
+  ``torch.topk``, in bands of rows above a memory budget); any device. The reference the others
+  are tested against, and the fallback.
 - ``"numba"``: compiled CPU kernels (:mod:`.cpu_kernels`), one pass per pixel.
 - ``"triton"``: fused Triton kernels (:mod:`.triton_kernels`) on CUDA; on CPU tensors the same
   kernels run in Triton's interpreter (slow; for tests).
-- ``"auto"``: Triton on CUDA, numba on CPU, else torch.
+- ``"auto"``: Triton on CUDA, numba on CPU, each only once its self-check passed on the device,
+  else torch (``ALPHAFREE_DDC_BACKEND`` replaces "auto"; see :mod:`.backends`).
 """
 
-import functools
-import importlib.util
-import math
 from typing import NamedTuple
 
 import torch
-from torch.nn import functional as F
 
-__all__ = ["BACKENDS", "PADDINGS", "NeighbourSelection", "select_neighbours", "resolve_backend"]
+from . import torch_kernels
+from .backends import index_dtype, kernels, resolve_backend
+
+__all__ = ["PADDINGS", "NeighbourSelection", "select_neighbours"]
 
 PADDINGS = ("zeros", "valid")
-BACKENDS = ("auto", "torch", "numba", "triton")
 
 
 class NeighbourSelection(NamedTuple):
@@ -85,12 +86,10 @@ def select_neighbours(
         if image.dtype != torch.float64:
             image = image.float()  # distances in float32 (also under autocast)
         image = image.contiguous()
-        if backend == "torch":
-            index, distance = _select_torch(image, kernel_size, padding)
-        else:
-            index, distance = kernels(backend).select(
-                image, kernel_size, padding == "valid", index_dtype(kernel_size)
-            )
+        module = torch_kernels if backend == "torch" else kernels(backend)
+        index, distance = module.select(
+            image, kernel_size, padding == "valid", index_dtype(kernel_size)
+        )
     return NeighbourSelection(index, distance, kernel_size, padding)
 
 
@@ -103,58 +102,3 @@ def check_kernel_padding(kernel_size, padding):
         raise ValueError(f"kernel_size {kernel_size} is too large (K*K must fit in int16)")
     if padding not in PADDINGS:
         raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
-
-
-def index_dtype(kernel_size):
-    """dtype of the selected window offsets (0 .. K*K-1): uint8 up to K = 16, else int16."""
-    return torch.uint8 if kernel_size * kernel_size <= 256 else torch.int16
-
-
-@functools.lru_cache(maxsize=None)
-def _installed(module):
-    return importlib.util.find_spec(module) is not None
-
-
-def resolve_backend(backend: str, device: torch.device) -> str:
-    """The backend that runs on ``device``: "auto" -> the fastest available one."""
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
-    if backend == "auto":
-        if device.type == "cuda" and _installed("triton"):
-            return "triton"
-        return "numba" if device.type == "cpu" and _installed("numba") else "torch"
-    if backend == "numba" and device.type != "cpu":
-        raise ValueError(f"backend 'numba' runs on CPU tensors only, got a {device} tensor")
-    if backend == "triton" and device.type not in ("cuda", "cpu"):
-        raise ValueError(
-            f"backend 'triton' runs on CUDA (or, interpreted, CPU) tensors, not {device}"
-        )
-    if backend != "torch" and not _installed(backend):
-        raise ValueError(f"backend {backend!r} needs the {backend} package (pip install {backend})")
-    return backend
-
-
-def kernels(backend: str):
-    """The kernel module of a compiled backend: select, pair_forward, pair_backward,
-    affinity_forward, affinity_backward (same signatures in both)."""
-    if backend == "numba":
-        from . import cpu_kernels
-
-        return cpu_kernels
-    from . import triton_kernels
-
-    return triton_kernels
-
-
-def _select_torch(image, kernel_size, padding):
-    """Listing 1's formulation: unfold, ``torch.norm``, ``torch.topk`` over the K*K channels."""
-    B, C, H, W = image.shape
-    K = kernel_size
-    unfolded = F.unfold(image, K, padding=K // 2).view(B, C, K * K, H, W)
-    distance = torch.norm(image.view(B, C, 1, H, W) - unfolded, 2, dim=1)
-    if padding == "valid":
-        ones = torch.ones(1, 1, H, W, dtype=image.dtype, device=image.device)
-        inside = F.unfold(ones, K, padding=K // 2).view(1, K * K, H, W) > 0
-        distance = distance.masked_fill(~inside, math.inf)
-    distance, index = torch.topk(distance, K, dim=1, largest=False)
-    return index.to(index_dtype(K)), distance

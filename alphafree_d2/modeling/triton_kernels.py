@@ -5,8 +5,10 @@ Each program handles ``BLOCK`` pixels (flat over B, H, W). The selection compute
 window distances in registers and takes the K smallest by K rounds of ``argmin``; nothing but the
 K offsets and K distances per pixel reaches memory. The loss kernels read the offsets, distances
 and alpha, write one partial sum per program (forward; summed in float64 afterwards) or add into
-the gradient with atomics (backward: a pixel gets gradient as centre and as neighbour). Math runs
-in the distance/alpha type (float32, or float64).
+the gradient with float atomics (backward: a pixel gets gradient as centre and as neighbour; the
+order of the additions, hence the last bits, varies from run to run; with
+``torch.use_deterministic_algorithms(True)`` the losses run on the torch backend instead, see
+:func:`.backends.loss_backend`). Math runs in the distance/alpha type (float32, or float64).
 
 On CUDA tensors the kernels are compiled. On CPU tensors they run in Triton's interpreter, which is
 slow and meant for tests on small images; Triton switches to it at import (its standard library is
@@ -14,15 +16,14 @@ decorated then), so the process must start with ``TRITON_INTERPRET=1`` (the test
 sets it on machines without CUDA).
 """
 
-import math
-
 import torch
 import triton
 import triton.language as tl
 
+from .torch_kernels import AFFINITY_C
+
 __all__ = ["select", "pair_forward", "pair_backward", "affinity_forward", "affinity_backward"]
 
-AFFINITY_C = math.sqrt(3.0)  # Eq. 3's C
 _BLOCK = 128  # pixels per program of the loss kernels
 
 
@@ -67,6 +68,24 @@ def _select_kernel(image, index, distance, total, H, W, C: tl.constexpr, K: tl.c
         d = tl.where(cand == j[:, None], float("inf"), d)
 
 
+@triton.jit
+def _neighbour(index, distance, b, y, x, k, live, H, W, K: tl.constexpr):
+    """Slot k of the selection of pixels (b, y, x): its distance d, the flat position j of its
+    neighbour in a (B, 1, H, W) tensor, and whether that neighbour is inside the image."""
+    slot = ((b * K + k) * H + y) * W + x
+    o = tl.load(index + slot, mask=live, other=0).to(tl.int32)
+    d = tl.load(distance + slot, mask=live, other=0.0)
+    yy = y + o // K - K // 2
+    xx = x + o % K - K // 2
+    inside = (yy >= 0) & (yy < H) & (xx >= 0) & (xx < W) & live
+    return d, (b * H + yy) * W + xx, inside
+
+
+@triton.jit
+def _sign(v):
+    return tl.where(v > 0, 1.0, tl.where(v < 0, -1.0, 0.0)).to(v.dtype)
+
+
 def _pair_kernel(alpha, index, distance, mask, out, total, H, W, K: tl.constexpr,
                  USE_MASK: tl.constexpr, DIRECTIONAL: tl.constexpr, BACKWARD: tl.constexpr,
                  BLOCK: tl.constexpr):  # fmt: skip
@@ -81,26 +100,20 @@ def _pair_kernel(alpha, index, distance, mask, out, total, H, W, K: tl.constexpr
         centre = centre & (tl.load(mask + pix, mask=live, other=0) != 0)
     acc = tl.zeros([BLOCK], dtype=alpha.dtype.element_ty)
     for k in tl.static_range(K):
-        slot = (b * K + k) * HW + y * W + x
-        o = tl.load(index + slot, mask=live, other=0).to(tl.int32)
-        d = tl.load(distance + slot, mask=live, other=0.0)
-        yy = y + o // K - K // 2
-        xx = x + o % K - K // 2
-        inside = (yy >= 0) & (yy < H) & (xx >= 0) & (xx < W) & live
-        aj = tl.load(alpha + b * HW + yy * W + xx, mask=inside, other=0.0)
-        diff = ai - aj
+        d, j, inside = _neighbour(index, distance, b, y, x, k, live, H, W, K)
+        diff = ai - tl.load(alpha + j, mask=inside, other=0.0)
         if DIRECTIONAL:  # Eq. 9
             r = d - diff
         else:  # Eq. 8
             r = d - tl.abs(diff)
         use = centre & (d != float("inf"))
         if BACKWARD:
-            slope = tl.where(r > 0, -1.0, tl.where(r < 0, 1.0, 0.0)).to(acc.dtype)
+            slope = -_sign(r)
             if not DIRECTIONAL:
-                slope = slope * tl.where(diff > 0, 1.0, tl.where(diff < 0, -1.0, 0.0))
+                slope = slope * _sign(diff)
             slope = tl.where(use, slope, 0.0)
             acc += slope
-            tl.atomic_add(out + b * HW + yy * W + xx, -slope, mask=inside & use)
+            tl.atomic_add(out + j, -slope, mask=inside & use)
         else:
             acc += tl.where(use, tl.abs(r), 0.0)
     if BACKWARD:
@@ -119,30 +132,19 @@ def _affinity_kernel(alpha, index, distance, out, total, H, W, K: tl.constexpr, 
     row = tl.zeros([BLOCK], dtype=alpha.dtype.element_ty)
     weighted = tl.zeros([BLOCK], dtype=alpha.dtype.element_ty)
     for k in tl.static_range(K):
-        slot = (b * K + k) * HW + y * W + x
-        o = tl.load(index + slot, mask=live, other=0).to(tl.int32)
-        d = tl.load(distance + slot, mask=live, other=0.0)
-        yy = y + o // K - K // 2
-        xx = x + o % K - K // 2
-        inside = (yy >= 0) & (yy < H) & (xx >= 0) & (xx < W) & live
+        d, j, inside = _neighbour(index, distance, b, y, x, k, live, H, W, K)
         a = tl.maximum(1.0 - d / C_AFF, 0.0)
         row += a
-        weighted += a * tl.load(alpha + b * HW + yy * W + xx, mask=inside, other=0.0)
+        weighted += a * tl.load(alpha + j, mask=inside, other=0.0)
     row = tl.where(live, row, 1.0)
     error = weighted / row - ai  # (A alpha)_i - alpha_i
     if BACKWARD:
-        g = tl.where(error > 0, 1.0, tl.where(error < 0, -1.0, 0.0)).to(row.dtype)
-        g = tl.where(live, g, 0.0)
+        g = tl.where(live, _sign(error), 0.0)
         tl.atomic_add(out + pix, -g, mask=live)
         for k in tl.static_range(K):
-            slot = (b * K + k) * HW + y * W + x
-            o = tl.load(index + slot, mask=live, other=0).to(tl.int32)
-            d = tl.load(distance + slot, mask=live, other=0.0)
-            yy = y + o // K - K // 2
-            xx = x + o % K - K // 2
-            inside = (yy >= 0) & (yy < H) & (xx >= 0) & (xx < W) & live
+            d, j, inside = _neighbour(index, distance, b, y, x, k, live, H, W, K)
             a = tl.maximum(1.0 - d / C_AFF, 0.0)
-            tl.atomic_add(out + b * HW + yy * W + xx, g * a / row, mask=inside)
+            tl.atomic_add(out + j, g * a / row, mask=inside)
     else:
         tl.store(out + tl.program_id(0), tl.sum(tl.where(live, tl.abs(error), 0.0), axis=0))
 

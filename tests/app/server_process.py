@@ -40,24 +40,29 @@ class ServerProcess:
     def text(self):
         return "".join(self.output)
 
-    def wait_for_url(self, timeout):
-        """The announced address; AssertionError with the output if the process exits first or
-        says nothing within ``timeout`` seconds."""
+    def wait_for(self, pattern, timeout, what="the expected output"):
+        """The match of the first line not read yet that matches ``pattern`` (a compiled regular
+        expression); AssertionError with the output if the process exits first or nothing
+        matches within ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise AssertionError(f"no address within {timeout} s; output:\n{self.text()}")
+                raise AssertionError(f"no {what} within {timeout} s; output:\n{self.text()}")
             try:
                 line = self._lines.get(timeout=remaining)
             except queue.Empty:
                 continue
             if line is None:
-                raise AssertionError(f"the server exited before serving:\n{self.text()}")
-            match = ANNOUNCEMENT.search(line)
+                raise AssertionError(f"the server exited before {what}:\n{self.text()}")
+            match = pattern.search(line)
             if match:
-                self.url = match.group(1)
-                return self.url
+                return match
+
+    def wait_for_url(self, timeout):
+        """The announced address (see :meth:`wait_for`)."""
+        self.url = self.wait_for(ANNOUNCEMENT, timeout, "address").group(1)
+        return self.url
 
     @property
     def port(self):

@@ -1,49 +1,43 @@
-"""tools/demo_app.py end to end: the real tool in a subprocess on a port the OS chose, driven in
-headless Chromium with selenium (upload, results at the input's size, detail lens, colour,
-download, example, corrupt upload, clean stop).
+"""tools/demo_app.py end to end with two automatic models: the real tool in a subprocess on a port
+the OS chose, driven in headless Chromium with selenium (upload, results at the input's size,
+layout without holes on a desktop and a phone, detail lens, colour, download, example, corrupt
+and oversized uploads, another site's requests, a rebound host name, clean stop).
 
 Needs Chromium and its driver (Debian: ``apt-get install chromium chromium-driver``) and selenium;
 without them these tests are skipped, unless ALPHAFREE_REQUIRE_DEMO=1 (as in .ci/run), which
 makes a missing browser a failure. ALPHAFREE_DEMO_SCREENSHOT=PATH also saves a screenshot of the
-page comparing two models (the README's docs/demo_app.png).
+page comparing two models (docs/demo_app.png).
 """
 
-import io
 import os
 import re
-import shutil
 import socket
 import sys
-import time
-import urllib.request
 from pathlib import Path
-from types import SimpleNamespace
 
 import cv2
 import numpy as np
 import pytest
+from api_helpers import bomb_png
+from browser_helpers import (
+    AttackerSite,
+    act,
+    assert_no_holes,
+    attack_page,
+    decode,
+    desktop_view,
+    fetch,
+    phone_view,
+    save_screenshot,
+    wait_for_file,
+)
 from server_process import ServerProcess
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT = 300  # s: imports, two models, pymatting's first compilation on a fresh machine
-RESULT_TIMEOUT = 120  # s: one photo through two tiny models on a busy CPU
 INPUT_SIZE = (150, 200)  # (height, width) of the uploaded photo
-
-
-def _missing(what):
-    message = f"{what}; install it to run the demo page's browser tests"
-    if os.environ.get("ALPHAFREE_REQUIRE_DEMO") == "1":
-        pytest.fail(message + " (ALPHAFREE_REQUIRE_DEMO=1 makes this a failure)")
-    pytest.skip(message)
-
-
-def _find_chromium():
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if shutil.which(name):
-            return shutil.which(name)
-    return None
 
 
 @pytest.fixture(scope="module")
@@ -75,58 +69,12 @@ def server(tiny_pair):
         demo.kill()
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    try:
-        from selenium import webdriver
-        from selenium.webdriver.chrome.options import Options
-        from selenium.webdriver.chrome.service import Service
-    except ImportError:
-        _missing("selenium is not installed (pip install -e .[test])")
-    chromium, chromedriver = _find_chromium(), shutil.which("chromedriver")
-    if chromium is None or chromedriver is None:
-        _missing(
-            "Chromium or chromedriver is not installed (apt-get install chromium chromium-driver)"
-        )
-    root = tmp_path_factory.mktemp("browser")
-    downloads = root / "downloads"
-    downloads.mkdir()
-    options = Options()
-    options.binary_location = chromium
-    for argument in (
-        "--headless=new",
-        "--no-sandbox",  # root in a container
-        "--disable-dev-shm-usage",
-        "--disable-gpu",
-        "--window-size=1400,1200",
-        f"--user-data-dir={root / 'profile'}",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-    ):
-        options.add_argument(argument)
-    options.add_experimental_option(
-        "prefs",
-        {"download.default_directory": str(downloads), "download.prompt_for_download": False},
-    )
-    service = Service(executable_path=chromedriver, log_output=str(root / "chromedriver.log"))
-    driver = webdriver.Chrome(options=options, service=service)
-    try:
-        driver.set_page_load_timeout(60)
-        driver.set_script_timeout(60)
-        yield SimpleNamespace(driver=driver, downloads=downloads)
-    finally:
-        driver.quit()
+def upload(driver, path, expected="done"):
+    """Choose ``path`` in the file input and wait for the run it starts (not an earlier one's
+    state: body[data-op] counts finished operations)."""
+    from selenium.webdriver.common.by import By
 
-
-def wait_for_state(driver, states, timeout=RESULT_TIMEOUT):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    WebDriverWait(driver, timeout).until(
-        lambda d: d.execute_script("return document.body.dataset.state") in states
-    )
-    return driver.execute_script("return document.body.dataset.state")
+    act(driver, lambda: driver.find_element(By.ID, "file").send_keys(str(path)), expected)
 
 
 def natural_size(driver, element_id):
@@ -137,42 +85,6 @@ def natural_size(driver, element_id):
             element_id,
         )
     )
-
-
-def wait_for_file(path, timeout=60):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if path.is_file() and not Path(str(path) + ".crdownload").exists():
-            return path.read_bytes()
-        time.sleep(0.2)
-    raise AssertionError(f"{path.name} was not downloaded; folder has {os.listdir(path.parent)}")
-
-
-def fetch(url):
-    with urllib.request.urlopen(url, timeout=30) as response:
-        return response.read()
-
-
-def decode(data):
-    array = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-    assert array is not None
-    return array
-
-
-def save_screenshot(driver, path):
-    """The whole page as PNG (the window grown to its height), reduced to 256 colours so that it
-    stays small in the repository."""
-    from PIL import Image
-
-    size = driver.get_window_size()
-    height = driver.execute_script("return document.documentElement.scrollHeight")
-    driver.set_window_size(
-        size["width"],
-        size["height"] + max(0, height - driver.execute_script("return window.innerHeight")),
-    )
-    image = Image.open(io.BytesIO(driver.get_screenshot_as_png())).convert("RGB")
-    driver.set_window_size(size["width"], size["height"])
-    image.quantize(colors=256, method=Image.Quantize.MEDIANCUT).save(path, optimize=True)
 
 
 @pytest.fixture(scope="module")
@@ -210,9 +122,7 @@ def show_photo(page, photo):
         f"{photo.stem}:"
     ):
         return driver
-    driver.find_element(By.ID, "file").send_keys(str(photo))
-    state = wait_for_state(driver, ("done", "error"))
-    assert state == "done", driver.find_element(By.ID, "error").text
+    upload(driver, photo)
     return driver
 
 
@@ -220,10 +130,7 @@ def test_upload_shows_alpha_cutouts_and_difference_at_the_input_size(page, photo
     from selenium.webdriver.common.by import By
 
     driver = page.driver
-    driver.find_element(By.ID, "file").send_keys(str(photo))
-    assert wait_for_state(driver, ("done", "error")) == "done", driver.find_element(
-        By.ID, "error"
-    ).text
+    upload(driver, photo)
     for element_id in (
         "img-input",
         "img-alpha-0",
@@ -296,10 +203,11 @@ def test_example_photo_runs(page):
     from selenium.webdriver.common.by import By
 
     driver = page.driver
-    driver.find_element(By.CSS_SELECTOR, '#examples button[data-example="chelsea"]').click()
-    assert wait_for_state(driver, ("done", "error")) == "done", driver.find_element(
-        By.ID, "error"
-    ).text
+    act(
+        driver,
+        driver.find_element(By.CSS_SELECTOR, '#examples button[data-example="chelsea"]').click,
+        "done",
+    )
     assert driver.find_element(By.ID, "status").text.startswith("chelsea: 451\u00d7300 px")
     assert natural_size(driver, "img-alpha-1") == (300, 451)
 
@@ -310,13 +218,92 @@ def test_corrupt_upload_shows_a_message(page, tmp_path):
     driver = page.driver
     broken = tmp_path / "broken.png"
     broken.write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64)
-    driver.find_element(By.ID, "file").send_keys(str(broken))
-    assert wait_for_state(driver, ("done", "error")) == "error"
+    upload(driver, broken, "error")
     error = driver.find_element(By.ID, "error")
     assert error.is_displayed()
-    assert error.text.startswith("broken.png: cannot be decoded as an image"), error.text
+    assert error.text.startswith("broken.png: cannot be "), error.text
     assert "Traceback" not in error.text
     assert not driver.find_element(By.ID, "results").is_displayed()
+
+
+def test_results_have_no_holes_on_a_desktop_and_a_phone(page, photo, tmp_path):
+    """Alpha mattes, cutouts and details flow in balanced rows: no empty cell beside a title
+    (as "Cutout on a checkerboard" once left the left half of the page empty)."""
+    driver = show_photo(page, photo)
+    groups = ["group-alpha", "group-cutout", "group-detail"]
+    layout = assert_no_holes(driver, groups)
+    assert [len(g["rows"]) for g in layout] == [1, 1, 1]  # 1400 px: each group in one row
+    save_screenshot(driver, tmp_path / "desktop.png")
+    phone_view(driver)
+    try:
+        layout = assert_no_holes(driver, groups)
+        assert max(len(row) for row in layout[0]["rows"]) == 1  # one picture per row
+        save_screenshot(driver, tmp_path / "phone.png")
+    finally:
+        desktop_view(driver)
+
+
+def test_a_rebound_host_name_gets_no_page(page, server):
+    """DNS rebinding: a name of another site that resolves to this machine (the browser maps
+    *.test to 127.0.0.1) is refused; the page's address still works."""
+    from selenium.webdriver.common.by import By
+
+    driver = page.driver
+    try:
+        driver.get(f"http://rebound.test:{server.port}/")
+        body = driver.find_element(By.TAG_NAME, "body").text
+        assert "is not an address of this page" in body
+        assert not driver.find_elements(By.ID, "examples")
+        driver.get(f"http://rebound.test:{server.port}/api/info")
+        assert "DNS rebinding" in driver.find_element(By.TAG_NAME, "body").text
+    finally:
+        driver.get(server.url)
+    server.wait_for(re.compile(r"refused GET /api/info: Host 'rebound\.test"), 60, "refusal")
+
+
+def test_another_site_cannot_make_the_page_compute(page, server):
+    """A page of another site POSTs to the demo: a no-cors fetch reaches the server and is
+    refused (its Origin, no page header); a fetch with the page's header needs a CORS preflight
+    that is never granted, so it is not even sent. No prediction runs."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver = page.driver
+    seen = len(server.output)
+    site = AttackerSite(attack_page(server.url))
+    try:
+        driver.get(site.url)
+        WebDriverWait(driver, 60).until(lambda d: d.title.startswith("done"))
+        assert driver.title == "done: opaque 0, failed"
+    finally:
+        site.close()
+        driver.get(server.url)
+    refusal = server.wait_for(re.compile(r"refused POST /api/predict: (.*)"), 60, "refusal")
+    assert refusal.group(1).startswith("cross-site request refused: Origin 'http://attacker.test:")
+    assert not any(line.startswith("chelsea (") for line in server.output[seen:]), server.text()
+
+
+def test_an_oversized_image_gets_a_message(page, tmp_path):
+    from selenium.webdriver.common.by import By
+
+    driver = page.driver
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(bomb_png(20000, 20000))
+    upload(driver, bomb, "error")
+    message = driver.find_element(By.ID, "error").text
+    assert message.startswith("bomb.png: 20000 x 20000 pixels (400.0 megapixels) is above the cap")
+    assert "--max-pixels" in message
+
+
+def test_a_file_name_with_control_characters_still_uploads(page, photo, tmp_path):
+    """The server refuses control characters in the name it is sent (400); the page sends the
+    name with them replaced, so such a file (possible on Linux) still runs."""
+    from selenium.webdriver.common.by import By
+
+    driver = page.driver
+    odd = tmp_path / "bell\x07photo.png"
+    odd.write_bytes(photo.read_bytes())
+    upload(driver, odd)
+    assert driver.find_element(By.ID, "status").text.startswith("bell_photo: 200\u00d7150 px")
 
 
 def test_server_stops_cleanly(server):

@@ -1,18 +1,15 @@
-"""benchmarks/loss_policies.py --trimap-input: the trimap-guided config for every run, and the
-classical reference rows (pymatting closed-form / KNN matting) computed from the same trimaps."""
+"""python -m benchmarks.loss_policies --trimap-input: the trimap-guided config for every run,
+and the classical reference rows (pymatting closed-form / KNN matting, benchmarks/closed_form.py)
+computed from the same trimaps."""
 
-import sys
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "benchmarks"))
-
-import _closed_form  # noqa: E402
-import loss_policies  # noqa: E402
+from benchmarks import closed_form
+from benchmarks.loss_policies import cli as loss_policies
 
 
 def two_colour_photos(root, count=2):
@@ -52,7 +49,7 @@ def test_closed_form_recovers_a_two_colour_blend_and_is_cached(tmp_path, monkeyp
     out = tmp_path / "out"
     # KNN matting is left out to keep the test short (numba compiles each method on first use).
     methods = ("closed_form",)
-    result = _closed_form.closed_form_references(records, str(out), methods)
+    result = closed_form.closed_form_references(records, str(out), methods)
     assert set(result) == {"closed_form"}
     for method, r in result.items():
         assert len(r["rows"]) == 2 and r["seconds_per_image"] >= 0
@@ -66,11 +63,11 @@ def test_closed_form_recovers_a_two_colour_blend_and_is_cached(tmp_path, monkeyp
         raise AssertionError("solved again")
 
     monkeypatch.setattr(pymatting, "estimate_alpha_cf", refuse)
-    again = _closed_form.closed_form_references(records, str(out), methods)
+    again = closed_form.closed_form_references(records, str(out), methods)
     assert again["closed_form"]["rows"] == result["closed_form"]["rows"]
     # Other records are solved, not served from the cache.
     with pytest.raises(AssertionError, match="solved again"):
-        _closed_form.closed_form_references(records[:1], str(out), methods)
+        closed_form.closed_form_references(records[:1], str(out), methods)
 
 
 def test_trimap_input_runs_use_the_trimap_guided_config(tmp_path, capsys):

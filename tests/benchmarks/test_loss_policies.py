@@ -1,5 +1,5 @@
-"""benchmarks/loss_policies.py: the commands it builds, its tables and figure, and one smoke run
-through the real training script (tiny model, 2 iterations; about 30-40 s on 2 CPU cores)."""
+"""python -m benchmarks.loss_policies: the commands it builds, its tables and figure, and one smoke
+run through the real training script (tiny model, 2 iterations; about 30-40 s on 2 CPU cores)."""
 
 import csv
 import json
@@ -13,11 +13,11 @@ import cv2
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "benchmarks"))
+from benchmarks.loss_policies import cli as loss_policies
+from benchmarks.loss_policies import figure, plan
+from benchmarks.loss_policies import tables as report
 
-import _policy_report as report  # noqa: E402
-import loss_policies  # noqa: E402
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _write_fake_real_dir(root, count=2):
@@ -65,8 +65,8 @@ def test_dry_run_commands(tmp_path, capsys):
 
 
 def test_quote_paths_for_overrides():
-    assert loss_policies._quote("/a/b_c-1.2/d") == "/a/b_c-1.2/d"
-    assert loss_policies._quote("/a b/it's") == "'/a b/it\\'s'"
+    assert plan._quote("/a/b_c-1.2/d") == "/a/b_c-1.2/d"
+    assert plan._quote("/a b/it's") == "'/a b/it\\'s'"
 
 
 def test_aggregate_and_table():
@@ -100,20 +100,27 @@ def test_detail_box_finds_the_transition():
     gt = np.zeros((60, 90), np.float32)
     gt[:, 70:] = np.linspace(0, 1, 20)[None]  # a soft band at the right
     trimap = np.where(gt >= 1, 255, np.where(gt <= 0, 0, 128)).astype(np.uint8)
-    x0, y0, side = report.detail_box(gt, trimap)
+    x0, y0, side = figure.detail_box(gt, trimap)
     assert side == 20 and x0 + side > 70
 
 
+@pytest.mark.slow
 def test_smoke_run(tmp_path):
     real = tmp_path / "real"
     _write_fake_real_dir(real)
     out = tmp_path / "out"
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
     cmd = [
-        sys.executable, str(ROOT / "benchmarks" / "loss_policies.py"), "--smoke",
+        sys.executable, "-m", "benchmarks.loss_policies", "--smoke",
         "--policies", "known_ddc", "mask_l1_ddc", "--real-dir", str(real), "--output", str(out),
         "--figure-images", "2", "--figure-width", "64",
     ]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
+    done = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=900, cwd=str(tmp_path), env=env
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
     results = (out / "results.md").read_text()
@@ -133,7 +140,9 @@ def test_smoke_run(tmp_path):
     assert (out / "runs" / "known_ddc" / "seed0" / "model_final.pth").is_file()
 
     # A second invocation reuses the finished runs; other settings are refused.
-    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=str(tmp_path))
+    again = subprocess.run(
+        cmd, capture_output=True, text=True, timeout=900, cwd=str(tmp_path), env=env
+    )
     assert again.returncode == 0, again.stderr[-3000:]
     info2 = json.loads((out / "runs" / "known_ddc" / "seed0" / "benchmark_run.json").read_text())
     assert info2 == info
@@ -141,8 +150,9 @@ def test_smoke_run(tmp_path):
         [*cmd, "--scale-range", "0.5", "2.0"],
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=900,
         cwd=str(tmp_path),
+        env=env,
     )
     assert other.returncode != 0 and "--overwrite" in other.stderr
 
@@ -169,3 +179,11 @@ def test_crop_policy_option(tmp_path, capsys):
         assert train and all(
             f"dataloader.train.mapper.augmentations.crop_policy={policy}" in c for c in train
         )
+
+
+def test_a_finished_run_is_reused_after_the_entry_script_moved():
+    from benchmarks.loss_policies import run
+
+    cmd = [sys.executable, "/new/place/_train_entry.py", "--config-file", "c.py", "train.seed=0"]
+    assert run._same_settings("/old/_train_entry.py --config-file c.py train.seed=0", cmd)
+    assert not run._same_settings("/old/_train_entry.py --config-file c.py train.seed=1", cmd)

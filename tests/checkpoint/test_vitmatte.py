@@ -24,10 +24,9 @@ from alphafree_d2.checkpoint.vitmatte import (
 )
 from alphafree_d2.checkpoint.vitmatte_keys import from_hf_state_dict, rename, to_hf_state_dict
 from alphafree_d2.engine import apply_overrides
+from alphafree_d2.utils.testing import randomise, tiny_config
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests" / "inference"))
-from tiny_matting import randomise, tiny_config  # noqa: E402
 
 
 def tiny_cfg(tmp_path, in_chans=3, head_channels=16):

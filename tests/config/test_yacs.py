@@ -87,3 +87,27 @@ def test_mapper_crops_to_the_configured_size(tmp_path):
     np.random.seed(0)
     for _ in range(3):
         assert mapper(record)["image"].shape == (3, 96, 80)
+
+
+def test_yacs_model_defaults_are_read_from_the_lazyconfig_file(tmp_path, monkeypatch):
+    from alphafree_d2 import config
+
+    source = Path(config.MODEL_CONFIG).read_text()
+    assert "embed_dim, depth, num_heads = 384, 12, 6" in source
+    changed = tmp_path / "model.py"
+    changed.write_text(
+        source.replace("= 384, 12, 6", "= 192, 4, 3")
+        + '\nmodel.criterion.losses = {"known": 1.0, "dc": 5.0}'
+        + "\nmodel.decoder.conv_channels = [8, 16, 32]\n"
+    )
+    monkeypatch.setattr(config, "MODEL_CONFIG", str(changed))
+    cfg = _cfg()
+    assert (cfg.MODEL.VIT.EMBED_DIM, cfg.MODEL.VIT.DEPTH, cfg.MODEL.VIT.NUM_HEADS) == (192, 4, 3)
+    assert cfg.MODEL.MATTING_LOSS.NAMES == ["known", "dc"]
+    assert cfg.MODEL.MATTING_LOSS.WEIGHTS == [1.0, 5.0]
+    assert cfg.MODEL.MATTING_DECODER.CONV_CHANNELS == [8, 16, 32]
+    assert cfg.MODEL.MATTING_DECODER.FUSION_CHANNELS == [256, 128, 64, 32]  # DetailCapture's
+
+    monkeypatch.setattr(config, "MODEL_CONFIG", str(tmp_path / "missing.py"))
+    with pytest.raises(FileNotFoundError, match="pip install -e"):
+        _cfg()

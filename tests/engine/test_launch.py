@@ -3,6 +3,7 @@
 import logging
 import os
 
+import pytest
 import torch.distributed as dist
 
 from detectron2.utils import comm
@@ -20,6 +21,7 @@ def _worker(out_dir):
     logger.warning("ranks %s", total)
 
 
+@pytest.mark.slow
 def test_two_processes_finish_and_flush(tmp_path):
     launch(_worker, 2, dist_url="auto", args=(str(tmp_path),))
     for rank in (0, 1):

@@ -14,6 +14,9 @@ from pathlib import Path
 import pytest
 import torch
 
+# End-to-end runs in subprocesses: deselect with -m 'not slow' (docs/engineering.md).
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = str(ROOT / "tools/lazyconfig_train_net.py")
 CRASHING = str(ROOT / "tests/engine/crashing_train_net.py")

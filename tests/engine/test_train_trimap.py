@@ -7,11 +7,15 @@ import sys
 from pathlib import Path
 
 import cv2
+import pytest
 
 from detectron2.data import DatasetCatalog
 
 import alphafree_d2  # noqa: F401  (registers demo_val)
 from alphafree_d2.data import read_trimap
+
+# End-to-end runs in subprocesses: deselect with -m 'not slow' (docs/engineering.md).
+pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = [

@@ -7,6 +7,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+# End-to-end runs in subprocesses: deselect with -m 'not slow' (docs/engineering.md).
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 
 # A tiny model on 64x64 crops: the test checks the wiring, not the learning.

@@ -17,7 +17,6 @@ from alphafree_d2.inference import hf as bridge
 from alphafree_d2.inference.export import random_images, random_trimaps, snap_trimaps
 
 pytest.importorskip("transformers")
-from hf_models import save_random_hf_vitmatte  # noqa: E402
 from transformers import VitMatteImageProcessor  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,10 +31,10 @@ def our_model(tiny_config_path, settings):
 
 @pytest.mark.parametrize("chans, out_stage", [(4, 3), (3, 3), (4, 2)])
 def test_a_transformers_model_converts_to_the_same_network(
-    tiny_configs, tmp_path, chans, out_stage
+    tiny_configs, tmp_path, save_random_hf, chans, out_stage
 ):
     folder = tmp_path / "hf"
-    hf_model = save_random_hf_vitmatte(folder, chans, out_stage)
+    hf_model = save_random_hf(folder, chans, out_stage)
     state, settings, report = convert_hf_vitmatte(str(folder))
     assert settings["model.backbone.depth"] == out_stage  # blocks after the decoded one: unused
     assert report["dropped_blocks"] == list(range(out_stage, 3))
@@ -65,9 +64,9 @@ def test_a_transformers_model_converts_to_the_same_network(
     assert (ours - theirs).abs()[band].mean() <= 1e-3
 
 
-def test_a_bin_file_beside_its_config_converts_like_the_folder(tmp_path):
+def test_a_bin_file_beside_its_config_converts_like_the_folder(tmp_path, save_random_hf):
     folder = tmp_path / "hf"
-    model = save_random_hf_vitmatte(folder)
+    model = save_random_hf(folder)
     # Older hub repositories hold pytorch_model.bin (transformers 5 writes only safetensors).
     bin_folder = tmp_path / "bin"
     bin_folder.mkdir()
@@ -85,12 +84,13 @@ def tool(*args):
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
 
 
-def test_convert_tool_in_chans_4_and_config_check(tiny_configs, tmp_path):
+@pytest.mark.slow
+def test_convert_tool_in_chans_4_and_config_check(tiny_configs, tmp_path, save_random_hf):
     """An automatic transformers model made trimap-guided (--in-chans 4) and checked against a
     config: the overrides it needs are named, and with them the config's model computes
     transformers' alpha (on the image channels)."""
     folder = tmp_path / "hf"
-    save_random_hf_vitmatte(folder, chans=3, depth=2, out_stage=2, window=8)
+    save_random_hf(folder, chans=3, depth=2, out_stage=2, window=8)
     done = tool("--format", "hf-vitmatte", "--in-chans", "4", folder, tmp_path / "x.pth",
                 "--config-file", tiny_configs[4], "--check-sizes", "64x96", "77x101")  # fmt: skip
     assert done.returncode == 0, done.stdout + done.stderr
@@ -113,7 +113,7 @@ def test_convert_tool_in_chans_4_and_config_check(tiny_configs, tmp_path):
                 "--config-file", matching, "--check-sizes", "64x96")  # fmt: skip
     assert done.returncode == 0 and " add:" not in done.stdout, done.stdout + done.stderr
     # A trimap-guided model cannot lose its trimap channel.
-    save_random_hf_vitmatte(tmp_path / "hf4", chans=4)
+    save_random_hf(tmp_path / "hf4", chans=4)
     done = tool("--format", "hf-vitmatte", "--in-chans", "3", tmp_path / "hf4", tmp_path / "z.pth")
     assert (
         done.returncode == 1 and done.stderr.startswith("error:") and "trimap-guided" in done.stderr

@@ -18,7 +18,6 @@ from alphafree_d2.inference import MattingPredictor
 from alphafree_d2.inference.export import random_images, random_trimaps
 
 pytest.importorskip("transformers")
-from hf_models import save_random_hf_vitmatte  # noqa: E402
 from transformers import VitMatteForImageMatting, VitMatteImageProcessor  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,9 +41,10 @@ def run(script, *args):
     return done.stdout
 
 
-def test_finetune_config_trains_from_a_converted_transformers_model(tmp_path):
+@pytest.mark.slow
+def test_finetune_config_trains_from_a_converted_transformers_model(tmp_path, save_random_hf):
     folder = tmp_path / "hf"
-    save_random_hf_vitmatte(folder, chans=4, depth=2, out_stage=2)
+    save_random_hf(folder, chans=4, depth=2, out_stage=2)
     pretrained = tmp_path / "pretrained" / "vitmatte.pth"
     printed = run("convert_pretrained.py", "--format", "hf-vitmatte", folder, pretrained)
     # The settings line the tool prints, as a user copies it onto the command line.

@@ -1,4 +1,5 @@
-"""Session fixture: the tiny model of tiny_matting.py saved as a LazyConfig file + checkpoint."""
+"""Session fixture: the tiny model of ``alphafree_d2.utils.testing``, saved as a LazyConfig file
+and a checkpoint."""
 
 from types import SimpleNamespace
 
@@ -8,8 +9,7 @@ import torch
 from detectron2.config import LazyConfig, instantiate
 
 from alphafree_d2.checkpoint.matting_checkpointer import MattingCheckpointer
-
-from tiny_matting import TINY_CONFIG, randomise
+from alphafree_d2.utils.testing import TINY_CONFIG, randomise
 
 
 @pytest.fixture(scope="session")

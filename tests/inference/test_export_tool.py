@@ -42,6 +42,27 @@ def test_size_generic_helpers_equal_detectron2(tiny):
     assert (vit.window_partition, vit.add_decomposed_rel_pos, vit.get_abs_pos) == originals
 
 
+class _PredictAlpha(torch.nn.Module):
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, images):
+        return self.model.predict_alpha(images)
+
+
+@torch.no_grad()
+def test_predict_alpha_traces_for_every_size(tiny):
+    # Its padding has no Python branch on the size: a trace at a size that needs no padding
+    # pads at sizes that do.
+    model = tiny.model
+    with size_generic_vit(model):
+        traced = torch.jit.trace(_PredictAlpha(model), random_images((64, 96), torch.float32))
+    for i, size in enumerate([(70, 50), (33, 200)]):
+        x = random_images(size, torch.float32, seed=i)
+        torch.testing.assert_close(traced(x), model.predict_alpha(x), atol=1e-5, rtol=0)
+
+
 def test_torchscript_round_trip(tiny, tmp_path):
     path = tmp_path / "model.torchscript.pt"
     example = random_images((64, 96))
@@ -65,6 +86,7 @@ def test_onnx_legacy_exporter_round_trip(tiny, tmp_path):
         export_onnx(tiny.model, str(path), random_images((64, 96)), opset=16)
 
 
+@pytest.mark.slow
 def test_export_tool_dynamo_onnx_and_torchscript(tiny, tmp_path):
     spec = importlib.util.spec_from_file_location("tool_export", ROOT / "tools" / "export.py")
     tool = importlib.util.module_from_spec(spec)

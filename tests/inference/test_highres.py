@@ -14,8 +14,7 @@ from alphafree_d2.inference.highres import (
     predict_alpha_highres,
 )
 from alphafree_d2.inference.predictor import MattingPredictor
-
-from tiny_matting import random_image
+from alphafree_d2.utils.testing import random_image
 
 
 def images(h, w, seed=0):

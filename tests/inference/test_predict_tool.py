@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 
 from alphafree_d2.inference import batch
-
-from tiny_matting import random_image
+from alphafree_d2.utils.testing import random_image
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -190,6 +189,7 @@ def test_interrupted_write_leaves_no_png(tmp_path, monkeypatch):
     assert target.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
 
 
+@pytest.mark.slow
 def test_command_line(tiny, tmp_path):
     photo = write(tmp_path / "in" / "p.jpg", random_image(20, 30, seed=10))
     done = subprocess.run(

@@ -10,8 +10,7 @@ import torch
 from alphafree_d2.checkpoint.matting_checkpointer import CheckpointError
 from alphafree_d2.inference.predictor import MattingPredictor
 from alphafree_d2.utils import resolve_device
-
-from tiny_matting import random_image
+from alphafree_d2.utils.testing import random_image
 
 
 @pytest.fixture(scope="module")

@@ -23,8 +23,7 @@ from alphafree_d2.inference.export import (
 )
 from alphafree_d2.inference.highres import HighResolutionPolicy, predict_alpha_highres
 from alphafree_d2.inference.predictor import MattingPredictor
-
-from tiny_matting import TINY_CONFIG, random_image, randomise
+from alphafree_d2.utils.testing import TINY_CONFIG, random_image, randomise
 
 ROOT = Path(__file__).resolve().parents[2]
 TRIMAP_CONFIG = (
@@ -133,6 +132,7 @@ def test_torchscript_and_onnx_with_a_trimap_input(guided, tmp_path):
     assert max(diffs.values()) < 1e-5, diffs
 
 
+@pytest.mark.slow
 def test_export_tool_writes_the_trimap_input(guided, tmp_path):
     tool = load_tool("export")
     out = tmp_path / "export"

@@ -100,3 +100,24 @@ def test_predict_alpha_matches_the_dict_interface():
 def test_bad_arguments():
     with pytest.raises(ValueError, match="input_format"):
         tiny_model(input_format="YUV")
+
+
+def test_padding_equals_detectron2s_image_list_and_f_pad():
+    # One padding for lists and batches: zeros after normalisation at the bottom/right, as
+    # detectron2's ImageList pads a list and F.pad pads a batch.
+    from torch.nn import functional as F
+
+    from detectron2.structures import ImageList
+
+    model = tiny_model().eval()
+    images = [torch.randint(0, 256, (3, h, w), dtype=torch.uint8) for h, w in [(45, 70), (33, 20)]]
+    x, sizes = model.preprocess(images)
+    normalised = [(im.float() - model.pixel_mean) / model.pixel_std for im in images]
+    expected = ImageList.from_tensors(normalised, 32)
+    assert torch.equal(x, expected.tensor) and sizes == [(45, 70), (33, 20)]
+    for h, w in [(45, 70), (64, 32), (1, 33)]:
+        batch_images = torch.randint(0, 256, (2, 3, h, w)).float()
+        x, sizes = model.preprocess(batch_images)
+        normalised = (batch_images - model.pixel_mean) / model.pixel_std
+        pad_h, pad_w = -h % 32, -w % 32
+        assert torch.equal(x, F.pad(normalised, (0, pad_w, 0, pad_h))) and sizes == [(h, w)] * 2

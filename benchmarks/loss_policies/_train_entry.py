@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """tools/lazyconfig_train_net.py with extra folder datasets registered first.
 
-    python benchmarks/_train_entry.py --register NAME IMAGE_ROOT TRIMAP_ROOT ALPHA_ROOT \
+    python benchmarks/loss_policies/_train_entry.py --register NAME IMAGE_ROOT TRIMAP_ROOT ALPHA_ROOT \
         --config-file configs/demo_ddc.py [--num-gpus N] [--eval-only] [KEY=VALUE ...]
 
 Every argument but ``--register`` is the training script's own. ``ALPHA_ROOT`` may be ``-``
@@ -9,8 +9,9 @@ Every argument but ``--register`` is the training script's own. ``ALPHA_ROOT`` m
 registered it (and, with ``--num-gpus N``, must be registered again in each of the N processes
 that detectron2's ``launch`` starts), so this entry point registers the datasets in every worker
 and then calls the training script's own ``main(args)``: training, evaluation, checkpoints and
-logs are exactly those of ``tools/lazyconfig_train_net.py``. ``benchmarks/loss_policies.py``
-uses it for the mask-label training set and the ``--real-dir`` photos.
+logs are exactly those of ``tools/lazyconfig_train_net.py``. ``python -m
+benchmarks.loss_policies`` runs it (by its path: it imports only the package) for the mask-label
+training set and the ``--real-dir`` photos.
 """
 
 import importlib.util
@@ -19,7 +20,7 @@ import sys
 
 from alphafree_d2.engine import argument_parser, launch
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TRAIN_NET_PATH = os.path.join(REPO, "tools", "lazyconfig_train_net.py")
 
 
