@@ -22,11 +22,11 @@ import sys
 
 import numpy as np
 
-from detectron2.config import LazyConfig
 from detectron2.utils.logger import setup_logger
 
 from alphafree_d2.checkpoint.matting_checkpointer import CheckpointError
-from alphafree_d2.engine import ConfigError, apply_overrides
+from alphafree_d2.data.io import set_max_pixels
+from alphafree_d2.engine import ConfigError, add_overrides_argument, load_config, parse_args
 from alphafree_d2.inference.foreground import estimate_foreground
 from alphafree_d2.inference.highres import HighResolutionPolicy
 from alphafree_d2.inference.predictor import MattingPredictor, add_predictor_arguments
@@ -52,12 +52,7 @@ def get_parser():
     parser.add_argument(
         "--max-upload-mb", type=float, default=64.0, help="largest upload accepted, in MB"
     )
-    parser.add_argument(
-        "opts",
-        nargs="*",
-        help="config overrides 'path.key=value', e.g. train.init_checkpoint=model_final.pth "
-        "(before or after the options)",
-    )
+    add_overrides_argument(parser)
     return parser
 
 
@@ -78,7 +73,7 @@ def load_models(args):
         specs = [("A", args.config_file, args.opts, None), ("B", config_file, [], checkpoint)]
     models = []
     for name, config_file, opts, checkpoint in specs:
-        cfg = apply_overrides(LazyConfig.load(config_file), opts)
+        cfg = load_config(config_file, opts)
         try:
             predictor = MattingPredictor(cfg, checkpoint, device=args.device, policy=policy)
         except CheckpointError as e:
@@ -100,7 +95,8 @@ def warm_up(models):
 
 def main(argv=None) -> int:
     parser = get_parser()
-    args = parser.parse_intermixed_args(argv)
+    args = parse_args(parser, argv)  # options before or after the overrides
+    set_max_pixels(args.max_pixels)  # --max-pixels: the cap of every upload and example read
     try:
         from alphafree_d2.app import (
             bind_socket,

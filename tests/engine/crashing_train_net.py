@@ -33,7 +33,7 @@ def main():
     spec.loader.exec_module(train_net)
     build_hooks = train_net.build_hooks
     train_net.build_hooks = lambda *a, **k: build_hooks(*a, **k) + [DieAfter(iteration)]
-    train_net.main(train_net.argument_parser().parse_args())
+    train_net.launch_training(train_net.main, train_net.parse_training_args())
 
 
 if __name__ == "__main__":
