@@ -23,7 +23,7 @@ from detectron2.utils.logger import setup_logger
 
 from ..checkpoint import INIT_CHECKPOINT_HINT, PARTIAL_CHECKPOINT_FLAG, CheckpointError
 from ..data.build import preflight_check
-from ..data.io import set_max_pixels
+from ..data.io import get_max_pixels, set_max_pixels
 from ..utils.device import resolve_device
 from .cli import add_debug_argument, hide_expected_tracebacks, load_config
 from .cli import parse_args as _parse_args
@@ -92,6 +92,10 @@ def setup(args):
     # The plugin's own messages (the evaluator's line with every metric, SAD-T and MSE-T
     # included, which detectron2's copypaste line leaves out) go to the same console and log.txt.
     setup_logger(cfg.train.output_dir, distributed_rank=comm.get_rank(), name="alphafree_d2")
+    logger.info(
+        f"Pixel cap: image files that declare more than {get_max_pixels():,} pixels are "
+        "refused before decoding (dataloader.max_pixels)"
+    )
     limit_cpu_threads(cfg.train.device)
     hide_expected_tracebacks()
     preflight_evaluation_set(cfg)

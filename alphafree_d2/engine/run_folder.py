@@ -60,7 +60,10 @@ class OutputFolderError(RuntimeError):
 
 
 class RunLock:
-    """Exclusive lock on an output folder (module docstring); a context manager.
+    """Exclusive lock on an output folder (module docstring); a context manager. A run that
+    stops with an exception inside the ``with`` (a refusal) leaves the folder as it found it:
+    the lock file's previous content and time restored, or the file and the folders that were
+    created for it removed.
 
     Args:
         folder: the run's output folder (created if missing).
@@ -70,7 +73,8 @@ class RunLock:
         self.folder = folder
         self.path = os.path.join(folder, LOCK_FILE)
         self._fd = None
-        self._created = []
+        self._created = []  # folders made for the lock, innermost first
+        self._previous = None  # (content, atime_ns, mtime_ns) of an existing lock file
 
     def acquire(self):
         if fcntl is None:
@@ -81,6 +85,7 @@ class RunLock:
             parent = os.path.dirname(parent)
         try:
             os.makedirs(self.folder, exist_ok=True)
+            existed = os.path.exists(self.path)
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as e:
             raise OutputFolderError(
@@ -97,32 +102,39 @@ class RunLock:
                 f"({holder or 'its process id is not written yet'}; lock file {self.path}). "
                 "Wait for it to end, or choose another train.output_dir=...; nothing was written."
             ) from None
+        if existed:
+            st = os.fstat(fd)
+            self._previous = (os.pread(fd, 1 << 16, 0), st.st_atime_ns, st.st_mtime_ns)
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()}\n".encode(), 0)
         self._fd = fd
         return self
 
-    def release(self, remove_created=False):
-        """Release the lock; with ``remove_created``, also remove the lock file and the
-        folders :meth:`acquire` created, when nothing else was written into them."""
+    def release(self, refused=False):
+        """Release the lock; ``refused``: leave the folder as :meth:`acquire` found it."""
         if self._fd is None:
             return
-        if remove_created and self._created:
-            os.remove(self.path)
-        os.close(self._fd)
-        self._fd = None
-        if remove_created:
-            for folder in self._created:  # innermost first
+        fd, self._fd = self._fd, None
+        if refused and self._previous is not None:
+            content, atime, mtime = self._previous
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, content, 0)
+            os.utime(fd, ns=(atime, mtime))
+        elif refused:
+            os.remove(self.path)  # ours: removed while still locked
+        os.close(fd)
+        if refused:
+            for folder in self._created:
                 try:
                     os.rmdir(folder)
-                except OSError:
+                except OSError:  # something else was written there: keep it
                     break
 
     def __enter__(self):
         return self.acquire()
 
     def __exit__(self, kind, value, tb):
-        self.release(remove_created=kind is not None)
+        self.release(refused=kind is not None)
 
 
 def _has_records(output_dir):

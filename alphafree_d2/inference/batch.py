@@ -18,10 +18,10 @@ after :func:`check_outputs_apart` made sure that no output can be an input (a ph
 the background) or land in an input folder.
 
 Photos are processed upright (EXIF orientation applied), so the outputs line up with the input
-as viewers display it. A trimap (trimap-guided models) is read as stored; when its photo has
-an EXIF orientation and the trimap has the photo's stored size (not its upright size), the
-trimap is turned the same way, so a trimap drawn on the stored pixels lines up. For a square
-photo both sizes agree and the trimap is taken as stored.
+as viewers display it. A trimap (trimap-guided models) of the photo's stored size is taken to
+belong to the stored pixels, like the photo file itself, and is turned the same way; a trimap
+of the upright size (a photo turned by 90 degrees, the trimap drawn on it as shown) is taken as
+it is. Any other size is an error that names both sizes of the photo.
 
 Ctrl+C (SIGINT) stops the batch after the image being processed, whether the interrupt lands
 in Python or in a compiled solver that swallows it (pymatting's numba code reports it as
@@ -294,8 +294,9 @@ def read_input_image(path: str) -> np.ndarray:
 
 
 def read_input_trimap(path: str, image_path: str) -> np.ndarray:
-    """The trimap ``path`` for the photo ``image_path``, turned like the photo when it has the
-    photo's stored size and the photo has an EXIF orientation (module docstring).
+    """The trimap ``path`` for the photo ``image_path``, lined up with the upright photo of
+    :func:`read_input_image` (module docstring): turned like the photo when it has the photo's
+    stored size, as it is when it has the upright size.
 
     Raises:
         ValueError: the sizes differ, naming both files and, for a turned photo, both of its
@@ -305,10 +306,10 @@ def read_input_trimap(path: str, image_path: str) -> np.ndarray:
     orientation = exif_orientation(image_path)
     height, width = check_image_pixels(image_path)  # the stored size, from the header
     upright = (width, height) if orientation in (5, 6, 7, 8) else (height, width)
+    if trimap.shape == (height, width):
+        return _orient(trimap, orientation)
     if trimap.shape == upright:
         return trimap
-    if orientation != 1 and trimap.shape == (height, width):
-        return _orient(trimap, orientation)
     turned = (
         f" (as shown: its EXIF orientation {orientation} turns the stored {width}x{height} pixels)"
         if orientation != 1
