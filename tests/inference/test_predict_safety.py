@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from alphafree_d2.inference import batch
-from alphafree_d2.inference.predictor import MattingPredictor, NonFiniteAlphaError
+from alphafree_d2.inference.predictor import MattingPredictor
 
 from tiny_matting import random_image
 
@@ -152,6 +152,8 @@ def nan_checkpoint(tiny, tmp_path_factory):
 
 
 def test_nan_alpha_is_an_error_for_that_image(tiny, nan_checkpoint, tmp_path, capsys):
+    from alphafree_d2.inference.predictor import NonFiniteAlphaError
+
     with pytest.raises(NonFiniteAlphaError, match="non-finite"):
         MattingPredictor(tiny.cfg, str(nan_checkpoint), "cpu")(random_image(16, 16, seed=3))
     photos = _photos(tmp_path / "photos")
