@@ -120,9 +120,9 @@ def launch_training(main_func, args):
     In this process first, before anything is written: the config and its overrides are
     checked; ``--eval-only`` needs existing weights and gets its own folder; a new run needs its
     initial weights and a folder without another run; ``--resume`` a config with the run's
-    model (:func:`~alphafree_d2.engine.run_folder.check_resume_config`). The output folder is
-    locked (on machine 0) until ``main_func`` returns in every process. Expected errors end
-    with one message and ``SystemExit(2)``, Ctrl+C with ``SystemExit(130)``.
+    model (:func:`~alphafree_d2.engine.run_folder.check_resume_config`). Machine 0 checks the
+    output folder and locks it until ``main_func`` returns in every process. Expected errors
+    end with one message and ``SystemExit(2)``, Ctrl+C with ``SystemExit(130)``.
     """
     with expected_errors():
         cfg = load_config(args.config_file, args.opts)
@@ -131,9 +131,10 @@ def launch_training(main_func, args):
             setup_eval_only(cfg)
         else:
             check_init_checkpoint(cfg, will_resume=args.resume)
-        lock = RunLock(cfg.train.output_dir) if args.machine_rank == 0 else None
-        with lock or contextlib.nullcontext():
-            if not args.eval_only:
+        # Machine 0 guards the (shared) folder for every machine of the run.
+        first = args.machine_rank == 0
+        with RunLock(cfg.train.output_dir) if first else contextlib.nullcontext():
+            if first and not args.eval_only:
                 check_output_dir(cfg.train.output_dir, args.resume)
                 if args.resume:
                     check_resume_config(cfg, cfg.train.output_dir)

@@ -132,15 +132,15 @@ def test_a_new_run_refuses_to_overwrite(trained):
 
 def test_eval_only_writes_its_own_folder(trained):
     out, _ = trained
-    before = file_hashes(out, skip={"eval"})
     # As the README shows it: the run's own config, so train.output_dir is the run's folder.
     # It locks its own folder, so it also runs while a training run holds the run's folder.
     with RunLock(str(out)):
+        before = file_hashes(out, skip={"eval"})
         done = run(*TINY, f"train.init_checkpoint={out / 'model_final.pth'}",
                    f"train.output_dir={out}", "--eval-only")  # fmt: skip
+        assert file_hashes(out, skip={"eval"}) == before  # nothing of the training run changed
     assert "copypaste: SAD,MAD,MSE,Grad,Conn" in done.stdout + done.stderr
     assert "SAD-T=" in done.stdout + done.stderr
-    assert file_hashes(out, skip={"eval"}) == before  # nothing of the training run changed
     own = out / "eval" / "model_final-demo_val"
     assert (own / "config.yaml").is_file() and "Matting evaluation" in (own / "log.txt").read_text()
     assert list((own / "inference").glob("*.csv"))
