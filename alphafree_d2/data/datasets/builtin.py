@@ -182,7 +182,8 @@ def _load_builtin(dataset: BuiltinMattingDataset, name, root):
     if not os.path.isdir(root):
         raise DatasetsRootError(
             f"{_root_name(root)}: the folder {root} does not exist. It must be the folder that "
-            f"holds the datasets; dataset '{name}' expects there:\n{dataset.layout}\n"
+            f"holds the datasets; dataset '{name}' expects its images in "
+            f"{os.path.join(root, dataset.image_dir)}, in this layout:\n{dataset.layout}\n"
             "See datasets/README.md."
         )
     folders = (dataset.image_dir, dataset.trimap_dir, dataset.alpha_dir)
