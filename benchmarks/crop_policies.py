@@ -26,11 +26,12 @@ import tempfile
 import cv2
 import numpy as np
 
-from detectron2.config import LazyConfig, instantiate
+from detectron2.config import instantiate
 from detectron2.data import DatasetCatalog
 
 import alphafree_d2  # noqa: F401  (registers demo_train)
 from alphafree_d2.data import IGNORED_ALPHA
+from alphafree_d2.engine import load_config
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -57,8 +58,7 @@ def ring_record(folder, height, width, band=3):
 
 
 def measure(config, records, crops, seed, overrides=()):
-    cfg = LazyConfig.load(os.path.join(REPO, "configs", config))
-    cfg = LazyConfig.apply_overrides(cfg, list(overrides))
+    cfg = load_config(os.path.join(REPO, "configs", config), overrides)
     rows = {}
     for policy in ("unknown_centred", "uniform"):
         cfg.dataloader.train.mapper.augmentations.crop_policy = policy

@@ -68,15 +68,14 @@ def worker(case):
     import numpy as np
     import torch
 
-    from detectron2.config import LazyConfig
-
+    from alphafree_d2.engine import load_config
     from alphafree_d2.inference.foreground import estimate_foreground
     from alphafree_d2.inference.highres import HighResolutionPolicy
     from alphafree_d2.inference.predictor import MattingPredictor
 
     if case.get("threads"):
         torch.set_num_threads(case["threads"])
-    cfg = LazyConfig.load(os.path.join(REPO, case["config"]))
+    cfg = load_config(os.path.join(REPO, case["config"]))
     height, width = case["size"]
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, size=(height, width, 3), dtype=np.uint8)
@@ -120,16 +119,16 @@ def quality(checkpoint, config, scales, device):
     """Policies vs the plain pass on demo_val with a trained model (see the module docstring)."""
     import numpy as np
 
-    from detectron2.config import LazyConfig
     from detectron2.data import DatasetCatalog
 
     import alphafree_d2  # noqa: F401  (registers demo_val)
     from alphafree_d2.data.io import read_alpha, read_image, read_trimap
+    from alphafree_d2.engine import load_config
     from alphafree_d2.evaluation.metrics import matting_metrics
     from alphafree_d2.inference.highres import HighResolutionPolicy
     from alphafree_d2.inference.predictor import MattingPredictor
 
-    cfg = LazyConfig.load(os.path.join(REPO, config))
+    cfg = load_config(os.path.join(REPO, config))
     records = DatasetCatalog.get("demo_val")
     predictor = MattingPredictor(cfg, checkpoint, device)
     keys = ("SAD", "MSE", "Grad")
@@ -179,11 +178,12 @@ def run_case(case):
 def save_random_checkpoint(config, folder):
     import torch
 
-    from detectron2.config import LazyConfig, instantiate
+    from detectron2.config import instantiate
 
     from alphafree_d2.checkpoint.matting_checkpointer import MattingCheckpointer
+    from alphafree_d2.engine import load_config
 
-    cfg = LazyConfig.load(os.path.join(REPO, config))
+    cfg = load_config(os.path.join(REPO, config))
     torch.manual_seed(0)
     name = os.path.splitext(os.path.basename(config))[0]
     MattingCheckpointer(instantiate(cfg.model), folder).save(name)

@@ -36,6 +36,7 @@ import torch
 from alphafree_d2.checkpoint import convert_vit_checkpoint, load_pretrained_state_dict
 from alphafree_d2.checkpoint.pretrained import FORMATS
 from alphafree_d2.checkpoint.vitmatte import (
+    check_output_apart,
     convert_hf_vitmatte,
     convert_original_vitmatte,
     format_overrides,
@@ -122,6 +123,7 @@ def save(model_state, args):
 
 def convert_vitmatte(args):
     """The whole model (backbone + decoder) of a pretrained ViTMatte."""
+    check_output_apart(args.input, args.output)
     if args.format == "vitmatte":
         model_state, report = convert_original_vitmatte(args.input, args.in_chans)
         settings = None

@@ -21,17 +21,16 @@ Needs the demo extra: pip install -e .[demo]
 """
 
 import argparse
-import math
 import sys
 
 from detectron2.utils.logger import setup_logger
 
 from alphafree_d2.checkpoint.matting_checkpointer import CheckpointError
 from alphafree_d2.data.io import set_max_pixels
-from alphafree_d2.engine import ConfigError
+from alphafree_d2.engine import ConfigError, add_overrides_argument, parse_args
 from alphafree_d2.inference.highres import HighResolutionPolicy
 from alphafree_d2.inference.predictor import add_predictor_arguments
-from alphafree_d2.utils.argtypes import non_negative_int, port_number, positive_float, positive_int
+from alphafree_d2.utils.argtypes import non_negative_int, port_number, positive_float
 
 
 def get_parser():
@@ -63,25 +62,13 @@ def get_parser():
         "--max-upload-mb", type=positive_float, default=64.0, help="largest upload accepted, in MB"
     )
     parser.add_argument(
-        "--max-pixels",
-        type=positive_int,
-        default=None,
-        help="largest image accepted, in pixels (width x height from the file's header, checked "
-        "before decoding; default 100000000)",
-    )
-    parser.add_argument(
         "--max-waiting",
         type=non_negative_int,
         default=2,
         help="requests that may wait while the models are busy; more are refused (503, retry "
         "later)",
     )
-    parser.add_argument(
-        "opts",
-        nargs="*",
-        help="config overrides 'path.key=value', e.g. train.init_checkpoint=model_final.pth "
-        "(before or after the options)",
-    )
+    add_overrides_argument(parser)
     return parser
 
 
@@ -100,11 +87,7 @@ def load_models(args):
 
 def main(argv=None) -> int:
     parser = get_parser()
-    args = parser.parse_intermixed_args(argv)
-    if not (math.isfinite(args.max_megapixels) and args.max_megapixels > 0):
-        parser.error(
-            f"argument --max-megapixels: expected a positive number, got {args.max_megapixels}"
-        )
+    args = parse_args(parser, argv)  # options before or after the overrides
     try:
         from alphafree_d2.app import (
             allowed_hosts,

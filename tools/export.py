@@ -32,11 +32,10 @@ import sys
 
 import torch
 
-from detectron2.config import LazyConfig
 from detectron2.utils.logger import setup_logger
 
 from alphafree_d2.checkpoint.matting_checkpointer import CheckpointError
-from alphafree_d2.engine import ConfigError, apply_overrides
+from alphafree_d2.engine import ConfigError, add_overrides_argument, load_config, parse_args
 from alphafree_d2.inference.export import (
     ONNX_EXPORTERS,
     compare_onnx,
@@ -50,8 +49,6 @@ from alphafree_d2.utils.file_io import write_json
 
 
 def size(text):
-    if "=" in text:  # a config override after the --check-sizes list
-        return text
     try:
         h, w = (int(v) for v in text.lower().split("x"))
     except ValueError:
@@ -92,21 +89,17 @@ def get_parser():
         action="store_true",
         help="export randomly initialised weights (to test the export itself)",
     )
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="config overrides key=value")
+    add_overrides_argument(parser)
     return parser
 
 
 def main(argv=None) -> int:
     parser = get_parser()
-    args = parser.parse_args(argv)
-    args.opts = [v for v in args.check_sizes if isinstance(v, str)] + args.opts
-    args.check_sizes = [v for v in args.check_sizes if not isinstance(v, str)]
-    if not args.check_sizes:
-        parser.error("--check-sizes needs at least one HxW")
+    args = parse_args(parser, argv)  # options before or after the overrides
     setup_logger(name="alphafree_d2")
     setup_logger(name="fvcore")
     try:
-        cfg = apply_overrides(LazyConfig.load(args.config_file), args.opts)
+        cfg = load_config(args.config_file, args.opts)
     except ConfigError as e:
         parser.error(str(e))
     try:

@@ -10,36 +10,41 @@ r"""Alpha mattes, cutouts and composites for images and folders of images.
 
 Writes out/alpha/<stem>.png, out/cutout/<stem>.png (RGBA) and, with --composite,
 out/composite/<stem>.png. Inputs whose outputs all exist are skipped unless --overwrite.
-Unusable inputs are reported and the rest goes on; the exit status is 1 when anything was not
-processed, 2 when the model cannot be loaded or the output folder cannot be written (checked
-before any image is processed). Files of other types in an input folder (.gif, .txt, ...) are
-listed in a warning. Large images follow the high-resolution policy of
-alphafree_d2/inference/highres.py. A trimap-guided model (configs/*_trimap.py) needs --trimap:
-a folder holding <stem>.<ext> for every input image, or one file for a single input image.
+Options and config overrides may come in any order. Unusable inputs (unreadable, above the
+--max-pixels cap, a model output with NaN) are reported and the rest goes on; the exit status
+is 1 when anything was not processed, 2 when the model cannot be loaded, the output folder
+cannot be written or an output would be an input (checked before any image is processed),
+130 after Ctrl+C (finished outputs kept, no partial file). Files of other types in an input
+folder (.gif, .txt, ...) are listed in a warning. Large images follow the high-resolution
+policy of alphafree_d2/inference/highres.py. A trimap-guided model (configs/*_trimap.py) needs
+--trimap: a folder holding <stem>.<ext> for every input image, or one file for a single input
+image (turned like its photo when the photo has an EXIF orientation and the trimap its stored
+size).
 """
 
 import argparse
-import os
-import re
 import sys
 
-from detectron2.config import LazyConfig
 from detectron2.utils.logger import setup_logger
 
 from alphafree_d2.checkpoint.matting_checkpointer import PARTIAL_CHECKPOINT_FLAG, CheckpointError
-from alphafree_d2.data.io import IMAGE_EXTENSIONS, read_image
-from alphafree_d2.engine import ConfigError, apply_overrides
+from alphafree_d2.data.io import IMAGE_EXTENSIONS, set_max_pixels
+from alphafree_d2.engine import ConfigError, add_overrides_argument, load_config, parse_args
 from alphafree_d2.inference.batch import (
+    assign_trimaps,
     check_output_folders,
+    check_outputs_apart,
     collect_inputs,
+    load_background,
     plan_jobs,
     remove_created_folders,
     run_jobs,
     unsupported_files,
 )
-from alphafree_d2.inference.foreground import parse_color
 from alphafree_d2.inference.highres import HighResolutionPolicy
 from alphafree_d2.inference.predictor import MattingPredictor, add_predictor_arguments
+
+EXIT_INTERRUPTED = 130
 
 
 def get_parser():
@@ -71,72 +76,28 @@ def get_parser():
         action="store_true",
         help="predict even with a checkpoint that leaves model weights random or mismatched",
     )
-    parser.add_argument(
-        "opts",
-        nargs=argparse.REMAINDER,
-        help="config overrides 'path.key=value', e.g. train.init_checkpoint=model_final.pth",
-    )
+    add_overrides_argument(parser)
     return parser
-
-
-def is_override(text):
-    """'train.init_checkpoint=x' after the --input list belongs to the overrides, not the inputs
-    (argparse gives a nargs='+' option everything up to the next option)."""
-    return re.match(r"^[A-Za-z_]\w*(\.\w+)*=", text) is not None and not os.path.exists(text)
-
-
-def load_background(spec):
-    """--composite value -> RGB colour tuple or uint8 RGB image (ValueError if neither)."""
-    color = parse_color(spec)
-    if color is not None:
-        return color
-    if not os.path.isfile(spec):
-        raise ValueError(
-            f"--composite {spec!r} is neither a colour (name, #RRGGBB, R,G,B) nor an image file"
-        )
-    return read_image(spec, "RGB")
-
-
-def assign_trimaps(jobs, spec):
-    """Set ``job.trimap`` from --trimap (a folder: ``<stem>.<ext>`` per job; a file: the one
-    job's). Returns (jobs that have a trimap, problems for those that have none)."""
-    from alphafree_d2.inference.batch import Problem
-
-    if os.path.isfile(spec):
-        if len(jobs) != 1:
-            raise ValueError(
-                f"--trimap {spec} is one file but there are {len(jobs)} input images; pass a "
-                f"folder with <stem>.<ext> per image"
-            )
-        jobs[0].trimap = spec
-        return jobs, []
-    if not os.path.isdir(spec):
-        raise ValueError(f"--trimap {spec}: no such file or folder")
-    by_stem = {}
-    for name in sorted(os.listdir(spec)):
-        stem, ext = os.path.splitext(name)
-        if ext.lower() in IMAGE_EXTENSIONS and not name.startswith("."):
-            by_stem.setdefault(stem, os.path.join(spec, name))
-    found, problems = [], []
-    for job in jobs:
-        if job.stem in by_stem:
-            job.trimap = by_stem[job.stem]
-            found.append(job)
-        else:
-            missing = f"no trimap {os.path.join(spec, job.stem)}.* found"
-            problems.append(Problem(job.source, missing))
-    return found, problems
 
 
 def main(argv=None) -> int:
     parser = get_parser()
-    args = parser.parse_args(argv)
-    args.opts = [v for v in args.input if is_override(v)] + args.opts
-    args.input = [v for v in args.input if not is_override(v)]
+    args = parse_args(parser, argv)
+    previous_cap = set_max_pixels(args.max_pixels)
+    try:
+        return _predict(parser, args)
+    except KeyboardInterrupt:  # before or after the batch (the batch reports its own)
+        print("interrupted (Ctrl+C); nothing more was written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    finally:
+        set_max_pixels(previous_cap)
+
+
+def _predict(parser, args) -> int:
     setup_logger(name="alphafree_d2")
     setup_logger(name="fvcore")
     try:
-        cfg = apply_overrides(LazyConfig.load(args.config_file), args.opts)
+        cfg = load_config(args.config_file, args.opts)
     except ConfigError as e:
         parser.error(str(e))
     background = None
@@ -165,6 +126,13 @@ def main(argv=None) -> int:
         except ValueError as e:
             parser.error(str(e))
         problems += missing
+    try:
+        given = args.input + ([args.trimap] if args.trimap else [])
+        image_background = background is not None and not isinstance(background, tuple)
+        check_outputs_apart(jobs, given, [args.composite] if image_background else [])
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     for problem in problems:
         print(f"skipped: {problem}", file=sys.stderr)
 
@@ -182,8 +150,10 @@ def main(argv=None) -> int:
                 policy=policy,
                 allow_partial_checkpoint=args.allow_partial_checkpoint,
             )
-        except CheckpointError as e:
+        except (CheckpointError, KeyboardInterrupt) as e:
             remove_created_folders(created)
+            if isinstance(e, KeyboardInterrupt):
+                raise
             print(f"error: {e}", file=sys.stderr)
             return 2
         if predictor.trimap_input != (args.trimap is not None):
@@ -216,6 +186,13 @@ def main(argv=None) -> int:
         print(f"not processed ({len(problems)}):", file=sys.stderr)
         for problem in problems:
             print(f"  {problem}", file=sys.stderr)
+    if result.interrupted:
+        print(
+            "interrupted (Ctrl+C): the batch stopped; the outputs written are complete, run "
+            "the same command again to do the rest",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
     return 1 if problems else 0
 
 

@@ -30,12 +30,10 @@ def load_demo_models(
     ``policy``. Automatic and trimap-guided models may be mixed.
 
     Raises:
-        ConfigError: an override that does not apply.
+        ConfigError: a missing config file, or an override that does not apply.
         CheckpointError: a checkpoint that cannot be used, with the model named.
     """
-    from detectron2.config import LazyConfig
-
-    from ..engine import apply_overrides
+    from ..engine import load_config
     from ..inference.predictor import MattingPredictor
 
     specs = [("model", config_file, list(opts), None)]
@@ -44,7 +42,7 @@ def load_demo_models(
         specs = [("A", config_file, list(opts), None), ("B", other_config, [], checkpoint)]
     models = []
     for name, path, overrides, checkpoint in specs:
-        cfg = apply_overrides(LazyConfig.load(path), overrides)
+        cfg = load_config(path, overrides)
         try:
             predictor = MattingPredictor(cfg, checkpoint, device=device, policy=policy)
         except CheckpointError as e:

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..inference.batch import alpha_to_png
 from ..inference.foreground import estimate_foreground, make_cutout
+from ..inference.predictor import NonFiniteAlphaError
 from .examples import Example
 from .images import difference_image, encode_png, safe_name
 from .trimaps import (
@@ -321,6 +322,9 @@ class MattingService:
             try:
                 args = (photo.image, trimap) if model.trimap_input else (photo.image,)
                 alpha = np.asarray(model.predictor(*args), dtype=np.float32)
+            except NonFiniteAlphaError as e:  # an expected refusal: one line, no traceback
+                logger.error("model %s on %s: %s", model.name, photo.name, e)
+                raise PageError(500, f"model {model.name} on {photo.name}: {e}") from e
             except Exception as e:  # out of memory, a model that cannot take this size, ...
                 logger.exception("model %s failed on %s", model.name, photo.name)
                 raise PageError(

@@ -6,6 +6,7 @@ from .matting_checkpointer import (
     PARTIAL_CHECKPOINT_FLAG,
     CheckpointError,
     MattingCheckpointer,
+    check_init_weights,
     load_trained_weights,
 )
 from .pretrained import convert_vit_checkpoint, load_pretrained_state_dict
@@ -17,6 +18,7 @@ __all__ = [
     "CheckpointError",
     "MattingCheckpointer",
     "load_trained_weights",
+    "check_init_weights",
     "convert_vit_checkpoint",
     "load_pretrained_state_dict",
     "load_pickle_weights",

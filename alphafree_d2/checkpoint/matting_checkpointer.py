@@ -16,6 +16,7 @@ __all__ = [
     "INIT_CHECKPOINT_HINT",
     "PARTIAL_CHECKPOINT_FLAG",
     "load_trained_weights",
+    "check_init_weights",
 ]
 
 logger = logging.getLogger(__name__)
@@ -68,7 +69,8 @@ class MattingCheckpointer(DetectionCheckpointer):
       refused with a :class:`CheckpointError` naming it.
     - ``load`` of a missing, truncated or foreign file raises :class:`CheckpointError` naming it.
     - ``incompatible`` holds the missing / unexpected / wrongly shaped keys of the last load
-      (fvcore only logs them).
+      (fvcore only logs them), and they are logged as one summary warning (how many tensors,
+      in which modules) instead of fvcore's line per tensor.
     """
 
     def __init__(self, model, save_dir="", **kwargs):
@@ -103,12 +105,23 @@ class MattingCheckpointer(DetectionCheckpointer):
 
     def _log_incompatible_keys(self, incompatible):
         self.incompatible = incompatible
-        super()._log_incompatible_keys(incompatible)
+        problems = _problems(incompatible)
+        if problems:
+            self.logger.warning(
+                f"Loading {self._loading}: {'; '.join(problems)}. Those of the model keep their "
+                "initial values."
+            )
+
+    _loading = "the checkpoint"
+
+    def _load_file(self, filename):
+        self._loading = filename
+        return self._read_file(filename)
 
     def _torch_load(self, f):
         return load_torch_weights(f)
 
-    def _load_file(self, filename):
+    def _read_file(self, filename):
         try:
             if filename.endswith(".pkl"):
                 return self._load_pkl(filename)
@@ -159,13 +172,47 @@ def _modules(keys):
     return ", ".join(f"{m} ({n})" for m, n in counts.most_common())
 
 
+def _problems(incompatible, ignore_missing_criterion=True):
+    """What a load left out, as phrases: weights of the model not in the checkpoint (those of
+    ``criterion.`` and BatchNorm counters are not needed to run a model), weights of other
+    shapes (skipped), weights the model does not have. Empty when the load was complete."""
+    shapes = incompatible.incorrect_shapes
+    wrong = {key for key, _, _ in shapes}
+    missing = [
+        k
+        for k in incompatible.missing_keys
+        if k not in wrong
+        and not (ignore_missing_criterion and k.startswith("criterion."))
+        and not k.endswith("num_batches_tracked")
+    ]
+    unexpected = [k for k in incompatible.unexpected_keys if not k.startswith("criterion.")]
+    problems = []
+    if missing:
+        problems.append(
+            f"it lacks {len(missing)} weights of the model (in {_modules(missing)}; e.g. "
+            f"{missing[0]})"
+        )
+    if shapes:
+        key, shape_ckpt, shape_model = shapes[0]
+        problems.append(
+            f"{len(shapes)} weights differ in shape and are skipped (in {_modules(wrong)}; e.g. "
+            f"{key}: {tuple(shape_ckpt)} in the checkpoint, {tuple(shape_model)} in the model)"
+        )
+    if unexpected:
+        problems.append(
+            f"it has {len(unexpected)} weights the model does not have (in "
+            f"{_modules(unexpected)}; e.g. {unexpected[0]})"
+        )
+    return problems
+
+
 def load_trained_weights(model, path, *, allow_partial=False):
     """Load ``path`` into ``model`` for evaluation or inference and insist that it holds this
     model: every weight present and of the model's shape, and no weights of another model.
 
     Weights of ``model.criterion`` and BatchNorm counters are not needed for that and are not
     required. Training from a pretrained backbone does not go through here (it loads with
-    ``MattingCheckpointer.resume_or_load``, which warns about the decoder left random).
+    ``MattingCheckpointer.resume_or_load``, then :func:`check_init_weights`).
 
     Args:
         model: the model (or its DistributedDataParallel wrapper).
@@ -181,33 +228,7 @@ def load_trained_weights(model, path, *, allow_partial=False):
     incompatible = checkpointer.incompatible
     if incompatible is None:
         return
-    shapes = incompatible.incorrect_shapes
-    wrong = {key for key, _, _ in shapes}
-    missing = [
-        k
-        for k in incompatible.missing_keys
-        if k not in wrong
-        and not k.startswith("criterion.")
-        and not k.endswith("num_batches_tracked")
-    ]
-    unexpected = [k for k in incompatible.unexpected_keys if not k.startswith("criterion.")]
-    problems = []
-    if missing:
-        problems.append(
-            f"it lacks {len(missing)} weights of the model (in {_modules(missing)}; e.g. "
-            f"{missing[0]})"
-        )
-    if shapes:
-        key, shape_ckpt, shape_model = shapes[0]
-        problems.append(
-            f"{len(shapes)} weights differ in shape (in {_modules(wrong)}; e.g. {key}: "
-            f"{tuple(shape_ckpt)} in the checkpoint, {tuple(shape_model)} in the model)"
-        )
-    if unexpected:
-        problems.append(
-            f"it has {len(unexpected)} weights the model does not have (in "
-            f"{_modules(unexpected)}; e.g. {unexpected[0]})"
-        )
+    problems = _problems(incompatible)
     if not problems:
         return
     message = (
@@ -222,4 +243,36 @@ def load_trained_weights(model, path, *, allow_partial=False):
         f"{message} Use the config the checkpoint was trained with and the checkpoint written "
         f"by tools/lazyconfig_train_net.py (e.g. output/<run>/model_final.pth), or pass "
         f"{PARTIAL_CHECKPOINT_FLAG} to go on anyway."
+    )
+
+
+def check_init_weights(checkpointer, path, *, allow_partial=False):
+    """After ``checkpointer`` loaded the initial weights ``path`` of a new training run: refuse
+    a trained matting model (a checkpoint with ``decoder.`` weights) whose weights would not all
+    be used, e.g. the checkpoint of a trimap-guided run (4 input channels) for an automatic
+    model (3): training would start with those layers random. A pretrained backbone (no
+    decoder) is expected to leave the decoder random; the checkpointer's summary warning says
+    what was left out.
+
+    Raises:
+        CheckpointError: naming the file, how many weights and which modules, unless
+            ``allow_partial`` (then the summary warning stands and training goes on).
+    """
+    incompatible = checkpointer.incompatible
+    if not path or incompatible is None or allow_partial:
+        return
+    problems = _problems(incompatible)
+    used = {k for k in checkpointer.model.state_dict()} - set(incompatible.missing_keys)
+    skipped = {k for k, _, _ in incompatible.incorrect_shapes} | set(
+        k for k in incompatible.unexpected_keys if not k.startswith("criterion.")
+    )
+    is_matting_model = any(k.startswith("decoder.") for k in used | skipped)
+    if not (problems and is_matting_model):
+        return
+    raise CheckpointError(
+        f"train.init_checkpoint={path} is a trained matting model of another config: "
+        f"{'; '.join(problems)}. Training would start with those layers random. Start from "
+        f"the config that checkpoint was trained with, or from a pretrained backbone "
+        f"(tools/convert_pretrained.py), or pass {PARTIAL_CHECKPOINT_FLAG} to initialise from "
+        f"the weights that fit and train the rest from scratch; nothing was trained or written."
     )

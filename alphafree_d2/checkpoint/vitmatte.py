@@ -50,6 +50,7 @@ __all__ = [
     "HEAD_CHANNELS",
     "format_overrides",
     "config_differences",
+    "check_output_apart",
 ]
 
 # transformers' VitMatteHead: nn.Conv2d(in, 16, 3) -> BatchNorm2d(16) (default eps) -> ReLU -> 1x1.
@@ -515,6 +516,28 @@ def read_hf_vitmatte(src: str):
     processor_path = os.path.join(folder, "preprocessor_config.json")
     processor = _read_json(processor_path) if os.path.isfile(processor_path) else None
     return state, config, processor
+
+
+def check_output_apart(src: str, output: str) -> None:
+    """Refuse (ValueError) an ``output`` path that is a file a conversion of ``src`` reads (the
+    weights, ``config.json``, ``preprocessor_config.json``), so that converting never replaces
+    its own input, ``--overwrite`` or not."""
+    out = os.path.realpath(output)
+    if os.path.isdir(src):
+        folder = os.path.realpath(src)
+        name = os.path.basename(out)
+        reads = os.path.dirname(out) == folder and (
+            name in ("config.json", "preprocessor_config.json")
+            or name.endswith((".safetensors", ".bin", ".index.json"))
+        )
+    else:
+        folder = os.path.dirname(os.path.realpath(src))
+        beside = [os.path.join(folder, n) for n in ("config.json", "preprocessor_config.json")]
+        reads = out in [os.path.realpath(src), *beside]
+    if reads:
+        raise ValueError(
+            f"{output} is an input of the conversion of {src}; write the checkpoint elsewhere"
+        )
 
 
 def set_input_channels(state: Dict[str, torch.Tensor], in_chans: Optional[int]):

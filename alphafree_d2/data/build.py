@@ -5,33 +5,38 @@ import logging
 from detectron2.data import build_detection_train_loader
 from detectron2.utils import comm
 
-from .preflight import DatasetCheckError, check_training_set
+from .preflight import DatasetCheckError, check_evaluation_set, check_training_set
 
 __all__ = ["build_matting_train_loader", "preflight_check"]
 
 logger = logging.getLogger(__name__)
 
 
-def preflight_check(dataset, **kwargs):
-    """Run :func:`~alphafree_d2.data.preflight.check_training_set` once, on the main process,
-    and raise the same :class:`DatasetCheckError` in every process if it fails (so that no
-    process of a multi-GPU run waits for the others forever). Call it in every process.
+def preflight_check(dataset, *, evaluation=False, **kwargs):
+    """Run :func:`~alphafree_d2.data.preflight.check_training_set` (or, with ``evaluation``,
+    ``check_evaluation_set``) once, on the main process, and raise the same
+    :class:`DatasetCheckError` in every process if it fails (so that no process of a multi-GPU
+    run waits for the others forever). Call it in every process.
 
     ``dataset``: a list of records; anything else (a torch ``Dataset``) is not checked.
+    ``kwargs``: those of the check (``name``, ``max_pixels``, ...).
     """
+    what = "evaluation set" if evaluation else "training set"
     if not isinstance(dataset, (list, tuple)):
-        logger.info(f"Pre-flight check skipped: the dataset is a {type(dataset).__name__}")
+        logger.info(f"Pre-flight check of the {what} skipped: it is a {type(dataset).__name__}")
         return
+    check = check_evaluation_set if evaluation else check_training_set
     error = None
     if comm.is_main_process():
         try:
-            check_training_set(dataset, **kwargs)
+            check(dataset, **kwargs)
         except Exception as e:  # any failure is shared, so no process is left waiting
             error = (
                 e
                 if isinstance(e, DatasetCheckError)
                 else DatasetCheckError(
-                    f"Pre-flight check of the training set failed: {type(e).__name__}: {e}"
+                    f"Pre-flight check of the {kwargs.get('name', what)} failed: "
+                    f"{type(e).__name__}: {e}"
                 )
             )
     if comm.get_world_size() > 1:
@@ -49,7 +54,7 @@ def build_matting_train_loader(dataset, *, mapper, total_batch_size, preflight=T
     (``sampler``, ``aspect_ratio_grouping``, ``num_workers``, ...).
     """
     if preflight:
-        preflight_check(dataset)
+        preflight_check(dataset, max_pixels=getattr(mapper, "max_pixels", None))
     return build_detection_train_loader(
         dataset=dataset, mapper=mapper, total_batch_size=total_batch_size, **kwargs
     )

@@ -13,7 +13,7 @@ from .augmentation import SEG_BACKGROUND as _SEG_BG
 from .augmentation import SEG_FOREGROUND as _SEG_FG
 from .augmentation import SEG_UNKNOWN as _SEG_UNKNOWN
 from .augmentation import build_matting_augmentations
-from .io import read_alpha, read_image, read_trimap
+from .io import get_max_pixels, read_alpha, read_image, read_trimap
 
 __all__ = ["MattingDatasetMapper", "IGNORED_ALPHA"]
 
@@ -104,19 +104,35 @@ class MattingDatasetMapper:
 
     Training (``is_train=True``) requires a trimap. For testing, pass no augmentations: the
     output is the full image at its original size, for the evaluator.
+
+    Every file is refused before decoding when it declares more than ``max_pixels`` pixels
+    (:class:`~alphafree_d2.data.io.ImageTooLargeError`). The cap is an attribute of the mapper,
+    so it holds in the data loader's worker processes however they are started.
     """
 
     @configurable
-    def __init__(self, is_train: bool, *, augmentations, image_format: str = "RGB"):
+    def __init__(
+        self, is_train: bool, *, augmentations, image_format: str = "RGB", max_pixels=None
+    ):
         """
         Args:
             is_train: whether the mapper is used for training (a trimap label is then required).
             augmentations: list of ``T.Augmentation`` / ``T.Transform``, e.g. from
                 :func:`build_matting_augmentations`; empty for testing.
             image_format: ``"RGB"`` or ``"BGR"``, channel order of the output image.
+            max_pixels: the pixel cap of the files read (None: the process's cap when the
+                mapper is made, :func:`alphafree_d2.data.io.get_max_pixels`; configs set it
+                from ``dataloader.max_pixels``).
         """
         if image_format not in ("RGB", "BGR"):
             raise ValueError(f"image_format must be 'RGB' or 'BGR', got {image_format!r}")
+        if max_pixels is None:
+            max_pixels = get_max_pixels()
+        elif not (isinstance(max_pixels, int) and not isinstance(max_pixels, bool)) or (
+            max_pixels < 1
+        ):
+            raise ValueError(f"max_pixels must be None or an integer >= 1, got {max_pixels!r}")
+        self.max_pixels = max_pixels
         self.is_train = is_train
         self.augmentations = T.AugmentationList(augmentations)
         self.image_format = image_format
@@ -142,7 +158,7 @@ class MattingDatasetMapper:
         """
         dataset_dict = copy.deepcopy(dataset_dict)
         image_file = dataset_dict["file_name"]
-        image = read_image(image_file, self.image_format)
+        image = read_image(image_file, self.image_format, max_pixels=self.max_pixels)
         utils.check_image_size(dataset_dict, image)
 
         trimap_file = dataset_dict.get("trimap_file_name")
@@ -151,9 +167,10 @@ class MattingDatasetMapper:
                 f"{image_file}: the record has no 'trimap_file_name'; training needs a trimap label"
             )
         encoding = dataset_dict.get("trimap_encoding", "gray")
-        trimap = None if trimap_file is None else read_trimap(trimap_file, encoding)
+        cap = self.max_pixels
+        trimap = None if trimap_file is None else read_trimap(trimap_file, encoding, cap)
         alpha_file = dataset_dict.get("alpha_file_name")
-        alpha = None if alpha_file is None else read_alpha(alpha_file)
+        alpha = None if alpha_file is None else read_alpha(alpha_file, cap)
         for label, label_file in ((trimap, trimap_file), (alpha, alpha_file)):
             if label is not None and label.shape != image.shape[:2]:
                 raise ValueError(

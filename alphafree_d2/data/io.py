@@ -169,7 +169,7 @@ def check_image_pixels(source, name=None, max_pixels=None):
     height, width = size
     if height * width > cap:
         raise ImageTooLargeError(
-            f"{name}: {width} x {height} pixels ({height * width / 1e6:.1f} megapixels) is above "
+            f"{name}: {width} x {height} pixels ({height * width / 1e6:.3g} megapixels) is above "
             f"the cap of {cap / 1e6:g} megapixels ({cap} pixels); refused before decoding. Use a "
             "smaller image, or raise the cap (--max-pixels, or the config's max_pixels)"
         )

@@ -10,20 +10,32 @@ error about something else.
   purpose (hydra's syntax).
 - An override that gives text or a list to a number or a boolean setting is an error.
 - Known settings must have possible values (:data:`SETTING_CHECKS`): positive batch size,
-  epochs, iterations, periods, learning rate; finite loss weights. They are checked on the
-  final config, so values from the config file itself are checked too.
+  epochs, iterations, periods, learning rate, pixel cap; finite loss weights. They are checked
+  on the final config, so values from the config file itself are checked too.
+- Values are read with hydra's override grammar (numbers, booleans, lists, quoted text). A
+  plain value that the grammar cannot read as it stands (non-ASCII letters as in
+  ``train.output_dir=/tmp/ü``, brackets or ``=`` inside a path) is taken as text, exactly as
+  typed. What still cannot be read (an unclosed list, a comma that would make a hydra sweep) is
+  a :class:`ConfigError` that shows how to write it.
 """
 
 import difflib
 import inspect
 import math
+import re
 from typing import List
 
 from omegaconf import OmegaConf
 
 from detectron2.config import LazyConfig
 
-__all__ = ["ConfigError", "apply_overrides", "check_config", "SETTING_CHECKS"]
+__all__ = [
+    "ConfigError",
+    "apply_overrides",
+    "check_config",
+    "normalize_overrides",
+    "SETTING_CHECKS",
+]
 
 _ABSENT = object()
 
@@ -71,6 +83,7 @@ SETTING_CHECKS = [
     ("dataloader.train.num_workers", _non_negative_int, "an integer >= 0"),
     ("dataloader.test.num_workers", _non_negative_int, "an integer >= 0"),
     ("optimizer.lr", _positive_number, "a finite number > 0"),
+    ("dataloader.max_pixels", _none_or_positive_int, "None (the default cap, 100 megapixels) or an integer >= 1 (pixels per image)"),
 ]  # fmt: skip
 
 
@@ -108,14 +121,75 @@ def check_config(cfg):
         raise ConfigError("invalid config settings:\n  " + "\n  ".join(problems))
 
 
+_OVERRIDE_FIX = (
+    "Write key=value; put text with spaces, commas or brackets in quotes, e.g. "
+    "\"train.output_dir='out/run (2)'\" (the outer quotes are for the shell), and a list as "
+    "key=[1,2]."
+)
+
+
+def _quote(value):
+    """``value`` as a hydra quoted string that reads back exactly (backslashes before a quote
+    or at the end are doubled, quotes escaped)."""
+    escaped = re.sub(r"(\\*)('|$)", lambda m: m.group(1) * 2 + ("\\'" if m.group(2) else ""), value)
+    return f"'{escaped}'"
+
+
+def _read_override(parser, text):
+    """(text as hydra reads it, hydra's Override) for one override; a plain value the grammar
+    cannot read is quoted (module docstring). Raises ConfigError."""
+    from hydra.errors import HydraException
+
+    def parse(t):
+        return parser.parse_overrides([t])[0]
+
+    try:
+        override = parse(text)
+    except HydraException as first:
+        key, sep, value = text.partition("=")
+        quoted = None
+        if sep and value and value[0] not in "[{'\"":
+            try:
+                quoted = f"{key}={_quote(value)}"
+                override = parse(quoted)
+            except HydraException:
+                quoted = None
+        if quoted is None:
+            reason = str(first).strip().splitlines()[0] if str(first).strip() else "a syntax error"
+            raise ConfigError(f"override '{text}' cannot be read ({reason}). {_OVERRIDE_FIX}")
+        text = quoted
+    if override.is_sweep_override():
+        raise ConfigError(
+            f"override '{text}': a comma outside brackets makes a hydra sweep, which configs do "
+            f"not take. For text with a comma quote it, for a list write key=[a,b]. {_OVERRIDE_FIX}"
+        )
+    if override.is_delete():
+        raise ConfigError(f"override '{text}': deleting a setting (~key) is not supported")
+    return text, override
+
+
+def normalize_overrides(overrides):
+    """The overrides as :meth:`LazyConfig.apply_overrides` should be given them: each as typed,
+    or, for a plain value hydra's grammar cannot read (module docstring), quoted as text.
+    Raises :class:`ConfigError` for what cannot be read either way, with the fix."""
+    try:
+        from hydra.core.override_parser.overrides_parser import OverridesParser
+    except ImportError:  # detectron2 then splits at '=' and reads the value as a literal
+        return list(overrides)
+    parser = OverridesParser.create()
+    return [_read_override(parser, text)[0] for text in overrides]
+
+
 def _parse(overrides):
-    """[(text, key, value, is_add)] with the parser detectron2's apply_overrides uses."""
+    """[(text, key, value, is_add)] with the parser detectron2's apply_overrides uses; ``text``
+    as :func:`normalize_overrides` makes it."""
     try:
         from hydra.core.override_parser.overrides_parser import OverridesParser
     except ImportError:  # detectron2 then splits at '=' and reads the value as a literal
         return [(o, o.split("=", 1)[0].lstrip("+"), _ABSENT, o.startswith("+")) for o in overrides]
-    parsed = OverridesParser.create().parse_overrides(overrides)
-    return [(t, o.key_or_group, o.value(), o.is_add()) for t, o in zip(overrides, parsed)]
+    parser = OverridesParser.create()
+    parsed = [_read_override(parser, text) for text in overrides]
+    return [(t, o.key_or_group, o.value(), o.is_add()) for t, o in parsed]
 
 
 def _target_params(target):
@@ -184,7 +258,8 @@ def apply_overrides(cfg, overrides: List[str]):
             key, the closest existing one.
     """
     tree = OmegaConf.to_container(cfg, resolve=False)
-    for text, key, value, is_add in _parse(list(overrides)):
+    parsed = _parse(list(overrides))
+    for text, key, value, is_add in parsed:
         if is_add:
             continue
         old = _check_key(tree, key, text)
@@ -194,6 +269,6 @@ def apply_overrides(cfg, overrides: List[str]):
             raise ConfigError(f"override '{text}': {key} is True or False, not {value!r}")
         if _is_number(old) and not _is_number(value):
             raise ConfigError(f"override '{text}': {key} is a number (it was {old}), not {value!r}")
-    LazyConfig.apply_overrides(cfg, overrides)
+    LazyConfig.apply_overrides(cfg, [text for text, _, _, _ in parsed])
     check_config(cfg)
     return cfg

@@ -1,23 +1,42 @@
-"""What ``tools/lazyconfig_train_net.py`` wires together: its arguments, device threads,
-output-folder safety, the ``--eval-only`` folder, the trainer and its hooks. Kept here so the
-script stays a thin detectron2-style entry point."""
+"""What ``tools/lazyconfig_train_net.py`` wires together: its arguments, the setup of each
+training process, device threads, the ``--eval-only`` folder, the trainer and its hooks. Kept
+here so the script stays a thin detectron2-style entry point; the checks before launch are in
+:func:`~alphafree_d2.engine.launch.launch_training`."""
 
 import logging
 import os
 from urllib.parse import urlparse
 
 import torch
+from omegaconf import OmegaConf
 
 from detectron2.config import instantiate
-from detectron2.engine import create_ddp_model, default_argument_parser, default_writers, hooks
+from detectron2.engine import (
+    create_ddp_model,
+    default_argument_parser,
+    default_setup,
+    default_writers,
+    hooks,
+)
 from detectron2.utils import comm
+from detectron2.utils.logger import setup_logger
 
 from ..checkpoint import INIT_CHECKPOINT_HINT, PARTIAL_CHECKPOINT_FLAG, CheckpointError
+from ..data.build import preflight_check
+from ..data.io import get_max_pixels, set_max_pixels
+from ..utils.device import resolve_device
+from .cli import add_debug_argument, hide_expected_tracebacks, load_config
+from .cli import parse_args as _parse_args
 from .hooks import DropRedoneRecords, PeriodicCheckpointer
+from .run_folder import check_output_dir
+from .schedule import resolve_schedule
 from .trainer import MattingTrainer
 
 __all__ = [
     "argument_parser",
+    "parse_training_args",
+    "setup",
+    "preflight_evaluation_set",
     "limit_cpu_threads",
     "check_output_dir",
     "check_init_checkpoint",
@@ -32,16 +51,74 @@ logger = logging.getLogger(__name__)
 
 
 def argument_parser():
-    """detectron2's ``default_argument_parser`` plus ``--allow-partial-checkpoint`` (for
-    ``--eval-only``: evaluate even when the checkpoint leaves model weights random)."""
+    """detectron2's ``default_argument_parser`` plus ``--allow-partial-checkpoint`` (use a
+    checkpoint that leaves model weights random or skipped) and ``--debug``. Parse with
+    :func:`parse_training_args`, which takes the overrides from anywhere on the line."""
     parser = default_argument_parser()
     parser.add_argument(
         PARTIAL_CHECKPOINT_FLAG,
         action="store_true",
         help="with --eval-only: evaluate even a checkpoint that leaves model weights random or "
-        "mismatched (by default such a checkpoint is refused)",
+        "mismatched; for training: initialise from a trained matting model of another config "
+        "(train.init_checkpoint) with the weights that fit (by default both are refused)",
     )
+    add_debug_argument(parser)
     return parser
+
+
+def parse_training_args(argv=None, parser=None):
+    """The train script's arguments (``parser``, default :func:`argument_parser`), with the
+    config overrides before, between or after the options (:mod:`~alphafree_d2.engine.cli`)."""
+    return _parse_args(argument_parser() if parser is None else parser, argv)
+
+
+def setup(args):
+    """What every training process does first; returns its config.
+
+    The config and its checked overrides, ``train.device`` resolved, the pixel cap of every
+    image reader from ``dataloader.max_pixels``, the ``--eval-only`` folder or the schedule in
+    iterations, detectron2's ``default_setup`` (log, config.yaml, seed), the plugin's logger in
+    the same log, the CPU threads, expected errors without traceback in the trainer's log, and
+    the pre-flight check of the evaluation set (:func:`preflight_evaluation_set`).
+    """
+    cfg = load_config(args.config_file, args.opts)
+    cfg.train.device = str(resolve_device(cfg.train.device))
+    set_max_pixels(OmegaConf.select(cfg, "dataloader.max_pixels", default=None))
+    if args.eval_only:
+        setup_eval_only(cfg)  # its own output folder
+    else:
+        resolve_schedule(cfg)
+    default_setup(cfg, args)
+    # The plugin's own messages (the evaluator's line with every metric, SAD-T and MSE-T
+    # included, which detectron2's copypaste line leaves out) go to the same console and log.txt.
+    setup_logger(cfg.train.output_dir, distributed_rank=comm.get_rank(), name="alphafree_d2")
+    logger.info(
+        f"Pixel cap: image files that declare more than {get_max_pixels():,} pixels are "
+        "refused before decoding (dataloader.max_pixels)"
+    )
+    limit_cpu_threads(cfg.train.device)
+    hide_expected_tracebacks()
+    preflight_evaluation_set(cfg)
+    return cfg
+
+
+def preflight_evaluation_set(cfg):
+    """The pre-flight check of the training set (:mod:`alphafree_d2.data.preflight`) for the
+    evaluation set ``cfg.dataloader.test.dataset``, at the start of the run instead of at the
+    first evaluation (possibly epochs in). Only when the config has an evaluator and
+    ``dataloader.train.preflight`` is not False (one switch for both sets). Call it in every
+    process."""
+    if "evaluator" not in cfg.dataloader or "test" not in cfg.dataloader:
+        return
+    if not OmegaConf.select(cfg, "dataloader.train.preflight", default=True):
+        return
+    names = OmegaConf.select(cfg, "dataloader.test.dataset.names", default=None)
+    label = names if isinstance(names, str) else "+".join(names or []) or "evaluation set"
+    preflight_check(
+        instantiate(cfg.dataloader.test.dataset),
+        evaluation=True,
+        name=f"evaluation set '{label}'",
+    )
 
 
 def limit_cpu_threads(device):
@@ -59,37 +136,6 @@ def limit_cpu_threads(device):
         f"CPU: {local} process(es) on this machine, {threads} torch thread(s) each "
         f"(this is process {comm.get_local_rank()})"
     )
-
-
-def _has_records(output_dir):
-    metrics = os.path.join(output_dir, "metrics.json")
-    return os.path.isfile(metrics) and os.path.getsize(metrics) > 0
-
-
-def check_output_dir(output_dir, resume):
-    """Refuse to start a new run (no ``resume``) in a folder that holds another run's
-    checkpoints, or the records (non-empty ``metrics.json``) of a run that stopped before its
-    first checkpoint: a new run would append to them and mix two runs' curves. With ``resume``,
-    a folder without checkpoints restarts at iteration 0 and its old ``metrics.json`` records
-    are dropped (:class:`~alphafree_d2.engine.hooks.DropRedoneRecords`)."""
-    if resume:
-        return
-    last = os.path.join(output_dir, "last_checkpoint")
-    if os.path.exists(last):
-        with open(last) as f:
-            name = f.read().strip()
-        raise FileExistsError(
-            f"{output_dir} already holds the checkpoints of a run (last: {name}). Pass --resume "
-            f"to continue it, or choose another train.output_dir=... to start a new run; "
-            f"nothing was overwritten."
-        )
-    if _has_records(output_dir):
-        raise FileExistsError(
-            f"{output_dir} holds the records (metrics.json, TensorBoard events) of a run that "
-            f"stopped before its first checkpoint. Pass --resume to start that run again in this "
-            f"folder from iteration 0 (its metrics.json records are dropped), or choose another "
-            f"train.output_dir=... to start a new run; nothing was changed."
-        )
 
 
 def check_init_checkpoint(cfg, will_resume):

@@ -5,7 +5,10 @@ have been killed while writing a checkpoint. ``--resume`` redoes the iterations 
 
 - :class:`DropRedoneRecords` removes the records of iterations >= the start iteration from
   ``metrics.json`` before training starts (the redone iterations are logged once, by the run
-  that counts; with no checkpoint the start is 0 and every record goes);
+  that counts; with no checkpoint the start is 0 and every record goes). The final evaluation
+  of a finished run is logged at iteration ``max_iter``, which is where resuming it starts: that
+  record (evaluation metrics only, no ``total_loss``) evaluates the checkpoint the resumed run
+  starts from, and stays;
 - :class:`PeriodicCheckpointer` removes the temporary files of interrupted checkpoint writes and
   counts the checkpoints already in the folder towards ``max_to_keep``.
 """
@@ -22,11 +25,19 @@ __all__ = ["DropRedoneRecords", "PeriodicCheckpointer", "drop_records_from"]
 logger = logging.getLogger(__name__)
 
 
+def _kept(record, start_iter):
+    iteration = record.get("iteration", -1)
+    final_evaluation = iteration == start_iter > 0 and "total_loss" not in record
+    return iteration < start_iter or final_evaluation
+
+
 def drop_records_from(json_file, start_iter):
     """Cut ``json_file`` (detectron2's ``metrics.json``: one JSON record per line, in the order
     written) before its first record with ``iteration >= start_iter`` or its first unreadable
-    line (a write cut short by a kill). The file is truncated in place, so a writer that holds
-    it open in append mode goes on writing at the new end. Returns the number of lines dropped.
+    line (a write cut short by a kill); a record at ``start_iter`` without ``total_loss`` (the
+    final evaluation of the run that wrote the checkpoint resumed from) is kept. The file is
+    truncated in place, so a writer that holds it open in append mode goes on writing at the new
+    end. Returns the number of lines dropped.
     """
     if not os.path.isfile(json_file):
         return 0
@@ -35,7 +46,7 @@ def drop_records_from(json_file, start_iter):
     offset = 0
     for i, line in enumerate(lines):
         try:
-            keep = json.loads(line).get("iteration", -1) < start_iter
+            keep = _kept(json.loads(line), start_iter)
         except (ValueError, AttributeError):
             keep = False
         if not keep or not line.endswith(b"\n"):

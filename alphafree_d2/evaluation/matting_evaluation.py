@@ -15,7 +15,7 @@ from detectron2.data import DatasetCatalog
 from detectron2.evaluation import DatasetEvaluator
 from detectron2.utils import comm
 
-from ..data.io import read_alpha, read_image, read_trimap
+from ..data.io import get_max_pixels, read_alpha, read_image, read_trimap
 from ..utils.file_io import write_csv, write_png
 from .metrics import METRIC_KEYS, PROTOCOLS, matting_metrics
 from .visualization import log_matting_visuals, make_matting_grid, path_inside
@@ -78,6 +78,7 @@ class MattingEvaluator(DatasetEvaluator):
         *,
         quantize=None,
         vis_max_side=256,
+        max_pixels=None,
     ):
         """
         Args:
@@ -96,6 +97,9 @@ class MattingEvaluator(DatasetEvaluator):
                 the paper repository's inference.py (torchvision ``to_pil_image`` truncates),
                 whose PNGs its evaluation.py reads.
             vis_max_side (int): longer side of each visualisation tile, in pixels.
+            max_pixels (int or None): the pixel cap of the files read (None: the process's cap
+                when the evaluator is made, :func:`alphafree_d2.data.io.get_max_pixels`; configs
+                set it from ``dataloader.max_pixels``). A larger file is refused before decoding.
         """
         if protocol not in PROTOCOLS:
             raise ValueError(
@@ -117,6 +121,7 @@ class MattingEvaluator(DatasetEvaluator):
         self._distributed = distributed
         self._quantize = quantize
         self._vis_max_side = vis_max_side
+        self._max_pixels = get_max_pixels() if max_pixels is None else max_pixels
         self._records = self._load_records(names)
         self._vis_ids = set(sorted(self._records)[: max(0, int(num_visualize))])
         self._cpu_device = torch.device("cpu")
@@ -176,8 +181,10 @@ class MattingEvaluator(DatasetEvaluator):
                     f"MattingEvaluator: image {image_id!r} is not in dataset "
                     f"{self._dataset_label!r}"
                 )
-            gt = read_alpha(record["alpha_file_name"])
-            trimap = read_trimap(record["trimap_file_name"], record.get("trimap_encoding", "gray"))
+            cap = self._max_pixels
+            gt = read_alpha(record["alpha_file_name"], cap)
+            encoding = record.get("trimap_encoding", "gray")
+            trimap = read_trimap(record["trimap_file_name"], encoding, cap)
             if gt.shape != trimap.shape:
                 raise ValueError(
                     f"{record['alpha_file_name']} is {gt.shape[1]}x{gt.shape[0]} but "
@@ -203,7 +210,7 @@ class MattingEvaluator(DatasetEvaluator):
                 folder = os.path.join(self._output_dir, "predictions", self._file_label)
                 write_png(path_inside(folder, f"{image_id}.png"), codes)
             if image_id in self._vis_ids:
-                image = read_image(record["file_name"], "RGB")
+                image = read_image(record["file_name"], "RGB", max_pixels=cap)
                 self._visuals[image_id] = make_matting_grid(image, gt, pred, self._vis_max_side)
 
     def _prediction(self, output, size, image_id):

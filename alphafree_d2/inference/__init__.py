@@ -6,11 +6,22 @@ alphafree_d2`` neither imports the export modules nor checks detectron2's privat
 that the export replaces (:mod:`.vit_shapes` checks them when an export runs).
 """
 
-from .batch import MattingJob, Problem, collect_inputs, plan_jobs, run_jobs
+from .batch import (
+    MattingJob,
+    Problem,
+    assign_trimaps,
+    check_outputs_apart,
+    collect_inputs,
+    load_background,
+    plan_jobs,
+    read_input_trimap,
+    run_jobs,
+)
 from .foreground import composite, estimate_foreground, make_cutout, parse_color
 from .highres import HighResolutionPolicy, decode_tiled, predict_alpha_highres
 from .predictor import (
     MattingPredictor,
+    NonFiniteAlphaError,
     build_inference_model,
     load_inference_weights,
 )
@@ -26,6 +37,11 @@ _EXPORT_NAMES = (
 
 __all__ = [
     "MattingPredictor",
+    "NonFiniteAlphaError",
+    "assign_trimaps",
+    "check_outputs_apart",
+    "load_background",
+    "read_input_trimap",
     "HighResolutionPolicy",
     "predict_alpha_highres",
     "decode_tiled",

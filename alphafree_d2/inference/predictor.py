@@ -11,18 +11,25 @@ import torch
 from detectron2.config import instantiate
 
 from ..checkpoint.matting_checkpointer import CheckpointError, load_trained_weights
-from ..data.io import snap_trimap
+from ..data.io import DEFAULT_MAX_PIXELS, snap_trimap
+from ..utils.argtypes import positive_float, positive_int
 from ..utils.device import resolve_device
 from .highres import MODES, HighResolutionPolicy, predict_alpha_highres
 
 __all__ = [
     "MattingPredictor",
+    "NonFiniteAlphaError",
     "add_predictor_arguments",
     "build_inference_model",
     "load_inference_weights",
 ]
 
 logger = logging.getLogger(__name__)
+
+
+class NonFiniteAlphaError(RuntimeError):
+    """The model's alpha has NaN or infinite values (broken weights, e.g. a diverged run):
+    there is no matte for this image, rather than a silently black one."""
 
 
 def load_inference_weights(model, path, *, allow_partial=False):
@@ -128,6 +135,10 @@ class MattingPredictor:
         Returns:
             alpha: float32 numpy array (H, W) in [0, 1], 1 = foreground. For a trimap-guided
             model it equals the trimap where that is known (0 or 255).
+
+        Raises:
+            NonFiniteAlphaError: the model's alpha has NaN or infinite values (before the
+                clamp to [0, 1], which would turn NaN into a black matte or pass it on).
         """
         image = self._as_rgb(image)
         trimap = self._check_trimap(trimap, image.shape[:2])
@@ -143,6 +154,13 @@ class MattingPredictor:
             trimap = torch.from_numpy(label)[None, None].to(self.device)
         with torch.inference_mode():
             alpha = predict_alpha_highres(self.model, tensor, self.policy, trimap)
+            bad = int((~torch.isfinite(alpha)).sum())
+        if bad:
+            raise NonFiniteAlphaError(
+                f"the model's alpha has {bad} non-finite (NaN or infinite) values of "
+                f"{alpha.numel()} pixels: its weights are broken (a diverged run?); no matte "
+                "for this image"
+            )
         return alpha[0, 0].clamp(0.0, 1.0).float().cpu().numpy()
 
     def _check_trimap(self, trimap, size):
@@ -189,13 +207,16 @@ class MattingPredictor:
 
 def add_predictor_arguments(parser):
     """Add the command-line options of a :class:`MattingPredictor` shared by the tools:
-    ``--device``, ``--max-megapixels`` and ``--highres`` (see :class:`HighResolutionPolicy`)."""
+    ``--device``, ``--max-megapixels`` and ``--highres`` (see :class:`HighResolutionPolicy`),
+    and ``--max-pixels`` (the pixel cap of every image read: ``args.max_pixels`` is None when
+    not given; pass it to :func:`alphafree_d2.data.io.set_max_pixels`). Values are checked by
+    the parser, before anything starts."""
     parser.add_argument(
         "--device", default="auto", help="cpu, cuda, cuda:N or auto (CUDA if visible)"
     )
     parser.add_argument(
         "--max-megapixels",
-        type=float,
+        type=positive_float,
         default=HighResolutionPolicy.max_megapixels,
         help="pixel budget of the ViT pass; larger images follow --highres",
     )
@@ -205,4 +226,12 @@ def add_predictor_arguments(parser):
         default=HighResolutionPolicy.mode,
         help="guided: ViT on a downscaled copy, decoder at full resolution (tiles); "
         "resize: all on the downscaled copy, alpha upsampled",
+    )
+    parser.add_argument(
+        "--max-pixels",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="refuse image files that declare more than N pixels, before decoding them "
+        f"(default {DEFAULT_MAX_PIXELS:,}; a small file can declare a huge image)",
     )

@@ -1,9 +1,15 @@
 """The package's file writers, all atomic: a run interrupted at any moment leaves the old file or
 the new one, never a truncated file that a later run (``--resume``, skip-existing, the evaluator's
-reports) would trust. Every PNG, JSON and CSV the package writes goes through here."""
+reports) would trust. Every PNG, JSON and CSV the package writes goes through here.
+
+A full disk (or quota) while writing is a :class:`DiskFullError` naming the file, and Ctrl+C a
+plain ``KeyboardInterrupt``, also when they happen inside a writer that reports them as its own
+error (``torch.save`` turns both into "RuntimeError: ... unexpected pos ...").
+"""
 
 import contextlib
 import csv
+import errno
 import io
 import json
 import os
@@ -12,7 +18,16 @@ import tempfile
 import cv2
 import numpy as np
 
-__all__ = ["atomic_write", "write_csv", "write_json", "write_png"]
+__all__ = ["DiskFullError", "atomic_write", "write_csv", "write_json", "write_png"]
+
+_DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+class DiskFullError(OSError):
+    """No space left (or the quota reached) while writing a file; the message names it."""
+
+    def __str__(self):
+        return self.strerror
 
 
 def _umask():
@@ -26,10 +41,15 @@ def atomic_write(path, mode="wb", **open_kwargs):
     """Open a temporary file beside ``path`` for writing (``mode`` and ``open_kwargs`` as for
     ``open``), creating the folder; on success flush, fsync, give it the permissions a plain
     ``open`` would (``mkstemp`` makes 0600) and rename it over ``path``; on any exception
-    (KeyboardInterrupt included) remove it and re-raise."""
+    (KeyboardInterrupt included) remove it and re-raise: a full disk as :class:`DiskFullError`
+    naming ``path``, an interrupt as ``KeyboardInterrupt`` (module docstring)."""
     folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.tmp-", dir=folder)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.tmp-", dir=folder)
+    except OSError as e:
+        _raise_disk_full(e, path)
+        raise
     try:
         with os.fdopen(fd, mode, **open_kwargs) as f:
             yield f
@@ -37,10 +57,39 @@ def atomic_write(path, mode="wb", **open_kwargs):
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         if os.path.exists(tmp):
             os.remove(tmp)
+        _raise_disk_full(e, path)
+        if not isinstance(e, KeyboardInterrupt) and _cause(e, KeyboardInterrupt):
+            raise KeyboardInterrupt from e
         raise
+
+
+def _cause(error, kind):
+    """The first exception of type ``kind`` in the context chain of ``error`` (itself
+    included), or None."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, kind):
+            return error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return None
+
+
+def _raise_disk_full(error, path):
+    full = _cause(error, OSError)
+    if full is not None and full.errno in _DISK_FULL and not isinstance(error, DiskFullError):
+        what = (
+            "no space left on the device" if full.errno == errno.ENOSPC else "disk quota exceeded"
+        )
+        raise DiskFullError(
+            full.errno,
+            f"{what} while writing {path}; the file was not written (an older version of it, "
+            f"if any, is unchanged). Free some space, or choose another output folder",
+            path,
+        ) from error
 
 
 def write_png(path, array, order="BGR"):

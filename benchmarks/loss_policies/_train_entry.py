@@ -18,7 +18,7 @@ import importlib.util
 import os
 import sys
 
-from alphafree_d2.engine import argument_parser, launch
+from alphafree_d2.engine import argument_parser, launch_training, parse_training_args
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TRAIN_NET_PATH = os.path.join(REPO, "tools", "lazyconfig_train_net.py")
@@ -50,8 +50,8 @@ def register_datasets(registrations):
         )
 
 
-def _worker(registrations, args):
-    register_datasets(registrations)
+def _worker(args):
+    register_datasets([tuple(r) for r in args.register])
     return train_net.main(args)
 
 
@@ -63,22 +63,14 @@ def build_parser():
         action="append",
         default=[],
         metavar=("NAME", "IMAGE_ROOT", "TRIMAP_ROOT", "ALPHA_ROOT"),
-        help="register a folder dataset before training (ALPHA_ROOT '-' for none); repeatable; "
-        "put it before the KEY=VALUE overrides",
+        help="register a folder dataset before training (ALPHA_ROOT '-' for none); repeatable",
     )
     return parser
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    launch(
-        _worker,
-        args.num_gpus,
-        num_machines=args.num_machines,
-        machine_rank=args.machine_rank,
-        dist_url=args.dist_url,
-        args=([tuple(r) for r in args.register], args),
-    )
+    args = parse_training_args(argv, build_parser())
+    launch_training(_worker, args)
 
 
 if __name__ == "__main__":

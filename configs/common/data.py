@@ -17,6 +17,11 @@ from alphafree_d2.evaluation import MattingEvaluator
 
 dataloader = OmegaConf.create()
 
+# Pixel cap of every image file read (dataset registration, pre-flight, the mappers in the
+# loader workers, the evaluator): a file that declares more pixels is refused before decoding,
+# naming it, its size and the cap. None: the package default, 100 megapixels.
+dataloader.max_pixels = None
+
 # detectron2's train loader, after a quick pre-flight check of the training set (missing or
 # unreadable files, size mismatches, trimaps without known pixels): preflight=False skips it.
 dataloader.train = L(build_matting_train_loader)(
@@ -27,6 +32,7 @@ dataloader.train = L(build_matting_train_loader)(
             recipe="am2k", crop_size=512, crop_policy="unknown_centred"
         ),
         image_format="RGB",
+        max_pixels="${dataloader.max_pixels}",
     ),
     total_batch_size=16,
     # Fixed-size crops: no aspect-ratio grouping (it would need width/height per crop).
@@ -37,7 +43,9 @@ dataloader.train = L(build_matting_train_loader)(
 
 dataloader.test = L(build_detection_test_loader)(
     dataset=L(get_detection_dataset_dicts)(names="am2k_val", filter_empty=False),
-    mapper=L(MattingDatasetMapper)(is_train=False, augmentations=[], image_format="RGB"),
+    mapper=L(MattingDatasetMapper)(
+        is_train=False, augmentations=[], image_format="RGB", max_pixels="${dataloader.max_pixels}"
+    ),
     num_workers=2,
 )
 
@@ -45,4 +53,5 @@ dataloader.evaluator = L(MattingEvaluator)(
     dataset_name="${..test.dataset.names}",
     protocol="whole_image",
     output_dir="${train.output_dir}/inference",
+    max_pixels="${dataloader.max_pixels}",
 )

@@ -153,3 +153,29 @@ def test_interrupted_writes_are_removed(tmp_path):
     removed = MattingCheckpointer(_model(0.0), str(tmp_path)).remove_interrupted_writes()
     assert sorted(removed) == sorted(ours)
     assert sorted(os.listdir(tmp_path)) == sorted(theirs)
+
+
+def test_initial_weights_of_another_matting_model_are_refused(tmp_path, caplog):
+    """A trained model (it has decoder weights) whose weights do not all fit is refused for
+    initialising training; a pretrained backbone may leave the decoder random. Either way the
+    load is summarised in one warning, not fvcore's line per tensor."""
+    from alphafree_d2.checkpoint import check_init_weights
+
+    trained = tmp_path / "other_model.pth"
+    torch.save({"model": _TwoParts(width=4).state_dict()}, trained)
+    checkpointer = MattingCheckpointer(_TwoParts())
+    with caplog.at_level("WARNING"):
+        checkpointer.load(str(trained), checkpointables=[])
+    assert "Skip loading parameter" not in caplog.text
+    assert caplog.text.count("weights differ in shape and are skipped") == 1
+    with pytest.raises(CheckpointError, match=r"other_model.pth is a trained matting model of "
+                       r"another config: .*differ in shape.*backbone \(2\), decoder.0 \(1\)"):  # fmt: skip
+        check_init_weights(checkpointer, str(trained))
+    check_init_weights(checkpointer, str(trained), allow_partial=True)
+
+    backbone = tmp_path / "backbone.pth"
+    torch.save({"model": {k: v for k, v in _TwoParts().state_dict().items()
+                          if k.startswith("backbone.")}}, backbone)  # fmt: skip
+    checkpointer = MattingCheckpointer(_TwoParts())
+    checkpointer.load(str(backbone), checkpointables=[])
+    check_init_weights(checkpointer, str(backbone))  # the decoder starts random: expected

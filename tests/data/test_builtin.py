@@ -65,3 +65,33 @@ def test_prepare_demo_command(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().out.strip() == str(folder)
     assert json.loads((folder / "manifest.json").read_text())["num_train"] == 2
     assert sorted(os.listdir(folder / "val" / "image")) == ["demo_val_000.png"]
+
+
+@pytest.mark.parametrize("kind", ["file", "uncreatable"])
+def test_an_unusable_datasets_root_names_the_variable(tmp_path, monkeypatch, kind):
+    from alphafree_d2.data.datasets import DatasetsRootError
+
+    if kind == "file":
+        root = tmp_path / "datasets.txt"
+        root.write_text("not a folder")
+        says = "is a file, not a folder"
+    else:
+        (tmp_path / "locked").write_text("a file where a folder would have to be made")
+        root = tmp_path / "locked" / "datasets"
+        says = "must be a folder you can write to"
+    monkeypatch.setenv("DETECTRON2_DATASETS", str(root))
+    prefix = "root_test_"
+    register_all_matting_datasets(str(root), prefix=prefix)
+    try:
+        for name in ("demo_train", "am2k_val"):
+            if kind == "uncreatable" and name == "am2k_val":
+                says = "does not exist"
+            with pytest.raises(DatasetsRootError) as info:
+                DatasetCatalog.get(prefix + name)
+            assert str(info.value).startswith(f"DETECTRON2_DATASETS={root}: "), info.value
+            assert says in str(info.value)
+    finally:
+        for name in DatasetCatalog.list():
+            if name.startswith(prefix):
+                DatasetCatalog.remove(name)
+                MetadataCatalog.remove(name)

@@ -169,3 +169,31 @@ def test_registered_dataset_records_pass(good_set, catalog_names):
         "preflight_good", str(root / "img"), str(root / "tri"), str(root / "alpha")
     )
     assert check_training_set(DatasetCatalog.get("preflight_good"))["images"] == 5
+
+
+def test_an_evaluation_set_needs_alphas_and_trimaps_of_its_size(good_set, write):
+    from alphafree_d2.data.preflight import check_evaluation_set
+
+    root = good_set(n=4)
+    records = _records(root)
+    assert check_evaluation_set(records)["images"] == 4
+    write(str(root / "alpha" / "s1.png"), np.zeros((20, 32), np.uint8))  # another size
+    records[2] = {k: v for k, v in records[2].items() if k != "alpha_file_name"}
+    # A trimap without known pixels is fine for evaluation (it is what is measured).
+    write(str(root / "tri" / "s3.png"), np.full((24, 32), 128, np.uint8))
+    with pytest.raises(DatasetCheckError) as info:
+        check_evaluation_set(records, name="evaluation set 'val'")
+    message = str(info.value)
+    assert message.startswith("Pre-flight check of the evaluation set 'val' (4 images) failed")
+    assert f"its alpha {root / 'alpha' / 's1.png'} is 32x20" in message
+    assert "1 records without an alpha matte" in message and "s2.jpg" in message
+    assert "s3.png" not in message
+
+
+def test_images_above_the_pixel_cap_are_their_own_kind(good_set):
+    root = good_set(n=2)
+    with pytest.raises(DatasetCheckError) as info:
+        check_training_set(_records(root), max_pixels=700)  # 24 x 32 = 768 pixels
+    message = str(info.value)
+    assert "images above the pixel cap (refused before decoding)" in message
+    assert "32 x 24 pixels" in message and "(700 pixels)" in message

@@ -1,11 +1,16 @@
 """tools/lazyconfig_train_net.py end to end on CPU: train, evaluate, refuse to overwrite, resume
 cleanly after a crash, --eval-only in its own folder, config mistakes, two GLOO processes, two
-"machines". A tiny model on the built-in demo data. Crashes are simulated deterministically
-(tests/engine/crashing_train_net.py exits right after a chosen iteration), never by timing a kill.
+"machines"; the folder lock, --resume with changed configs, initial weights of another config,
+the evaluation set's pre-flight, expected errors as one line (exit 2, no traceback). A tiny model
+on the built-in demo data. Crashes and Ctrl+C are simulated deterministically
+(tests/engine/crashing_train_net.py exits right after a chosen iteration, or sends itself SIGINT
+inside a checkpoint write), never by timing a kill.
 """
 
 import hashlib
 import json
+import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -13,6 +18,9 @@ from pathlib import Path
 
 import pytest
 import torch
+
+from alphafree_d2.engine import RunLock
+from alphafree_d2.engine.run_folder import LOCK_FILE
 
 # End-to-end runs in subprocesses: deselect with -m 'not slow' (docs/engineering.md).
 pytestmark = pytest.mark.slow
@@ -35,17 +43,19 @@ TINY = [
 ]
 
 
-def run(*args, check=True, timeout=600, crash_after=None):
-    """The script (or, with ``crash_after=N``, the script dying right after iteration N)."""
+def run(*args, check=True, timeout=600, crash_after=None, config=CONFIG, env=None):
+    """The script (or, with ``crash_after=N``, the script dying right after iteration N;
+    ``crash_after="sigint-in-save"``: Ctrl+C inside the first checkpoint write)."""
     entry = [SCRIPT] if crash_after is None else [CRASHING, str(crash_after)]
     done = subprocess.run(
-        [sys.executable, *entry, "--config-file", CONFIG, *args],
+        [sys.executable, *entry, "--config-file", config, *args],
         capture_output=True,
         text=True,
         timeout=timeout,
         cwd=ROOT,
+        env=None if env is None else {**os.environ, **env},
     )
-    if check and done.returncode != (0 if crash_after is None else 137):
+    if check and done.returncode != (137 if isinstance(crash_after, int) else 0):
         raise AssertionError(
             f"exit {done.returncode}\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
         )
@@ -59,6 +69,17 @@ def metrics(output_dir):
 
 def train_iterations(output_dir):
     return [r["iteration"] for r in metrics(output_dir) if "loss_known" in r]
+
+
+def refused(done, *phrases):
+    """An expected refusal: exit status 2, the phrases in its one error line, no traceback."""
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "Traceback" not in done.stderr and "Traceback" not in done.stdout, done.stderr[-3000:]
+    last = done.stderr.strip().splitlines()[-1]
+    error = done.stderr[done.stderr.rindex("error: ") :]
+    for phrase in phrases:
+        assert phrase in error, (phrase, done.stderr[-3000:])
+    return last
 
 
 def file_hashes(folder, skip=()):
@@ -108,20 +129,21 @@ def test_a_new_run_refuses_to_overwrite(trained):
     out, _ = trained
     before = {p: p.stat().st_mtime_ns for p in out.iterdir()}
     done = run(*TINY, "train.max_iter=6", f"train.output_dir={out}", check=False)
-    assert done.returncode != 0
-    assert "--resume" in done.stderr and "nothing was overwritten" in done.stderr
+    refused(done, "--resume", "nothing was overwritten")
     assert {p: p.stat().st_mtime_ns for p in out.iterdir()} == before
 
 
 def test_eval_only_writes_its_own_folder(trained):
     out, _ = trained
-    before = file_hashes(out, skip={"eval"})
     # As the README shows it: the run's own config, so train.output_dir is the run's folder.
-    done = run("--eval-only", *TINY, f"train.init_checkpoint={out / 'model_final.pth'}",
-               f"train.output_dir={out}")  # fmt: skip
+    # It locks its own folder, so it also runs while a training run holds the run's folder.
+    with RunLock(str(out)):
+        before = file_hashes(out, skip={"eval"})
+        done = run(*TINY, f"train.init_checkpoint={out / 'model_final.pth'}",
+                   f"train.output_dir={out}", "--eval-only")  # fmt: skip
+        assert file_hashes(out, skip={"eval"}) == before  # nothing of the training run changed
     assert "copypaste: SAD,MAD,MSE,Grad,Conn" in done.stdout + done.stderr
     assert "SAD-T=" in done.stdout + done.stderr
-    assert file_hashes(out, skip={"eval"}) == before  # nothing of the training run changed
     own = out / "eval" / "model_final-demo_val"
     assert (own / "config.yaml").is_file() and "Matting evaluation" in (own / "log.txt").read_text()
     assert list((own / "inference").glob("*.csv"))
@@ -139,28 +161,32 @@ def test_eval_only_refuses_a_partial_checkpoint(trained, tmp_path):
         f"train.output_dir={tmp_path}",
     ]
     done = run(*args, check=False)
-    assert done.returncode != 0
-    assert "backbone_only.pth does not hold the config's model: it lacks" in done.stderr
-    assert "decoder." in done.stderr and "--allow-partial-checkpoint" in done.stderr
+    refused(done, "backbone_only.pth does not hold the config's model: it lacks", "decoder.",
+            "--allow-partial-checkpoint")  # fmt: skip
     assert "copypaste" not in done.stdout + done.stderr
-    done = run("--allow-partial-checkpoint", *args)  # the explicit flag: warned, evaluated
+    # The explicit flag: warned, evaluated; non-ASCII paths in the overrides work.
+    renamed = tmp_path / "épine dorsale.pth"
+    shutil.copy(backbone, renamed)
+    args = ["--eval-only", *TINY, f"train.init_checkpoint={renamed}",
+            f"train.output_dir={tmp_path / 'sortie ü'}"]  # fmt: skip
+    done = run("--allow-partial-checkpoint", *args)
     assert "Going on anyway" in done.stdout + done.stderr
     assert "copypaste: SAD,MAD,MSE,Grad,Conn" in done.stdout + done.stderr
+    own = tmp_path / "sortie ü" / "eval" / "épine dorsale-demo_val"
+    assert (own / "config.yaml").is_file() and list((own / "inference").glob("*.csv"))
 
 
 def test_a_config_mistake_stops_at_once(tmp_path):
     # (every kind of mistake: tests/engine/test_config_checks.py)
     done = run(*TINY, "train.max_itr=5", f"train.output_dir={tmp_path / 'x'}", check=False)
-    assert done.returncode != 0
-    assert "no setting 'train.max_itr'; did you mean 'train.max_iter'?" in done.stderr
+    refused(done, "no setting 'train.max_itr'; did you mean 'train.max_iter'?")
     assert not (tmp_path / "x").exists()
 
 
 def test_missing_init_checkpoint_fails_at_once(tmp_path):
     done = run(*TINY, "train.init_checkpoint=pretrained/none.pth",
                f"train.output_dir={tmp_path / 'x'}", check=False)  # fmt: skip
-    assert done.returncode != 0
-    assert "convert_pretrained.py" in done.stderr
+    refused(done, "pretrained/none.pth does not exist", "convert_pretrained.py")
     assert "Starting training" not in done.stdout + done.stderr
     assert not (tmp_path / "x").exists()
 
@@ -173,8 +199,7 @@ def test_crash_before_the_first_checkpoint(tmp_path):
     assert train_iterations(out) == [0, 1, 2] and not (out / "last_checkpoint").exists()
     before = file_hashes(out)
     done = run(*TINY, "train.max_iter=8", f"train.output_dir={out}", check=False)
-    assert done.returncode != 0
-    assert "stopped before its first checkpoint" in done.stderr and "--resume" in done.stderr
+    refused(done, "stopped before its first checkpoint", "--resume")
     assert file_hashes(out) == before
     done = run("--resume", *TINY, "train.max_iter=4", f"train.output_dir={out}")
     assert "Starting training from iteration 0" in done.stdout + done.stderr
@@ -221,21 +246,19 @@ def test_resume_after_a_crash_is_clean(tmp_path):
 
 def test_two_cpu_processes(tmp_path):
     out = tmp_path / "ddp"
-    done = run(
-        "--num-gpus",
-        "2",
-        "--dist-url",
-        "auto",
-        *TINY,
-        "train.max_iter=3",
-        f"train.output_dir={out}",
-    )
+    done = run(*TINY, "train.max_iter=3", f"train.output_dir={out}",
+               "dataloader.max_pixels=12345678", "--num-gpus", "2", "--dist-url", "auto")  # fmt: skip
     log = done.stdout + done.stderr
     assert "World size: 2" in log
     assert train_iterations(out) == [0, 1, 2]
     assert "copypaste: SAD,MAD,MSE,Grad,Conn" in log
     assert "CPU: 2 process(es) on this machine" in log  # the per-process thread count
-    assert "CPU: 2 process(es) on this machine" in (out / "log.txt.rank1").read_text()
+    rank1 = (out / "log.txt.rank1").read_text()
+    assert "CPU: 2 process(es) on this machine" in rank1
+    # The config's pixel cap reached the second process (a process-global cap set in the
+    # launching process would not: spawned processes start fresh).
+    assert "more than 12,345,678 pixels are refused" in rank1
+    assert (out / LOCK_FILE).read_text().startswith("pid ")  # held by the launching process
 
 
 def _free_port():
@@ -293,3 +316,110 @@ def test_two_machines(tmp_path):
     # The 12 validation images were shared between the machines and gathered on machine 0.
     assert "Matting evaluation of 'demo_val' (whole_image, 12 images)" in logs[0]
     assert "copypaste: SAD,MAD,MSE,Grad,Conn" in logs[0]
+
+
+def test_a_locked_folder_is_refused(tmp_path):
+    """Two runs at once in one folder: the second is refused, naming the folder and the pid
+    of the first, with several processes too; --eval-only locks its own folder."""
+    out = tmp_path / "run"
+    with RunLock(str(out)):
+        before = file_hashes(out)
+        done = run(*TINY, f"train.output_dir={out}", "--num-gpus", "2", check=False)
+        refused(done, f"output folder {out} is in use by another run (pid {os.getpid()} on")
+        assert file_hashes(out) == before and "Starting training" not in done.stdout
+    checkpoint = tmp_path / "weights.pth"
+    torch.save({"model": {}}, checkpoint)
+    own = out / "eval" / "weights-demo_val"
+    with RunLock(str(own)):
+        done = run("--eval-only", *TINY, f"train.output_dir={out}",
+                   f"train.init_checkpoint={checkpoint}", check=False)  # fmt: skip
+        refused(done, f"output folder {own} is in use by another run (pid {os.getpid()} on")
+
+
+def test_resume_with_another_models_config_is_refused(trained):
+    out, _ = trained
+    before = file_hashes(out)
+    done = run(*TINY, f"train.output_dir={out}", "--resume", check=False,
+               config=str(ROOT / "configs/demo_ddc_trimap.py"))  # fmt: skip
+    refused(done, "--resume: the config differs from the run's", "model.trimap_input: False -> True",
+            "model.backbone.in_chans: 3 -> 4", "nothing was written")  # fmt: skip
+    assert file_hashes(out) == before
+
+
+def test_resume_with_training_changes_warns_and_keeps_history(tmp_path):
+    out = tmp_path / "run"
+    run(*TINY, "train.max_iter=2", f"train.output_dir={out}")
+    first = (out / "config.yaml").read_text()
+    done = run(*TINY, "train.max_iter=3", f"train.output_dir={out}", "model.criterion.losses.ddc=5",
+               "--resume", "dataloader.train.mapper.augmentations.crop_size=96")  # fmt: skip
+    assert "warning: --resume with training settings that differ" in done.stderr
+    for change in ("dataloader.train.mapper.augmentations.crop_size: 64 -> 96",
+                   "model.criterion.losses.ddc: 10.0 -> 5", "train.max_iter: 2 -> 3"):  # fmt: skip
+        assert change in done.stderr
+    assert (out / "config-1.yaml").read_text() == first  # the first run's config, kept
+    assert "ddc: 5" in (out / "config.yaml").read_text()
+    assert "Starting training from iteration 2" in done.stdout + done.stderr
+    evaluations = [r["iteration"] for r in metrics(out) if "matting/SAD" in r]
+    assert evaluations == [2, 3]  # the first run's final evaluation (at max_iter) stays
+
+
+def test_initial_weights_of_another_matting_model_are_refused(tmp_path):
+    """An automatic model initialised from a trimap-guided run's checkpoint: refused, naming
+    the modules; with --allow-partial-checkpoint, one summary warning instead of fvcore's line
+    per tensor, and training goes on."""
+    from detectron2.config import instantiate
+
+    from alphafree_d2.checkpoint import MattingCheckpointer
+    from alphafree_d2.engine import load_config
+
+    trimap_cfg = load_config(str(ROOT / "configs/demo_ddc_trimap.py"), TINY)
+    MattingCheckpointer(instantiate(trimap_cfg.model), str(tmp_path)).save("trimap_run")
+    args = [*TINY, f"train.init_checkpoint={tmp_path / 'trimap_run.pth'}",
+            f"train.output_dir={tmp_path / 'auto'}", "train.max_iter=1"]  # fmt: skip
+    done = run(*args, check=False)
+    refused(done, "trimap_run.pth is a trained matting model of another config",
+            "differ in shape", "backbone.patch_embed", "--allow-partial-checkpoint")  # fmt: skip
+    assert "Starting training" not in done.stdout + done.stderr
+    done = run(*args, "--allow-partial-checkpoint", f"train.output_dir={tmp_path / 'auto2'}")
+    log = done.stdout + done.stderr
+    assert "Skip loading parameter" not in log
+    assert log.count("weights differ in shape and are skipped") == 1
+    assert "Starting training from iteration 0" in log
+
+
+def test_the_evaluation_set_is_checked_at_the_start(tmp_path):
+    """A validation alpha of another size than its image stops the run at once, in every
+    process, with one message (two processes here)."""
+    from alphafree_d2.data.datasets.demo import DEMO_DIRNAME, ensure_demo_dataset
+
+    source = ensure_demo_dataset(os.environ["DETECTRON2_DATASETS"])
+    root = tmp_path / "datasets"
+    shutil.copytree(source, root / DEMO_DIRNAME)
+    bad = root / DEMO_DIRNAME / "val" / "alpha" / "demo_val_003.png"
+    import cv2
+
+    cv2.imwrite(str(bad), cv2.imread(str(bad), cv2.IMREAD_UNCHANGED)[:-5])
+    done = run(*TINY, f"train.output_dir={tmp_path / 'run'}", "--num-gpus", "2",
+               env={"DETECTRON2_DATASETS": str(root)}, check=False)  # fmt: skip
+    refused(done, "Pre-flight check of the evaluation set 'demo_val'", str(bad))
+    assert done.stderr.count("Pre-flight check of the evaluation set") == 1
+    assert "Starting training" not in done.stdout + done.stderr
+
+
+def test_an_unusable_datasets_root_is_named(tmp_path):
+    done = run(*TINY, f"train.output_dir={tmp_path / 'run'}", check=False,
+               env={"DETECTRON2_DATASETS": "/proc/nope"})  # fmt: skip
+    refused(done, "DETECTRON2_DATASETS=/proc/nope", "must be a folder you can write to")
+    assert not (tmp_path / "run").exists()
+
+
+def test_ctrl_c_during_a_checkpoint_write(tmp_path):
+    """torch.save reports an interrupt in its writer as "RuntimeError: ... unexpected pos":
+    the run ends with "interrupted", exit status 130, no traceback, no partial checkpoint."""
+    out = tmp_path / "run"
+    done = run(*TINY, "train.max_iter=2", f"train.output_dir={out}", check=False,
+               crash_after="sigint-in-save")  # fmt: skip
+    assert done.returncode == 130, done.stderr[-3000:]
+    assert done.stderr.strip().splitlines()[-1] == "interrupted (Ctrl+C)"
+    assert "Traceback" not in done.stderr and "unexpected pos" not in done.stderr
+    assert [p.name for p in out.iterdir() if ".pth" in p.name or "checkpoint" in p.name] == []

@@ -112,6 +112,11 @@ def test_convert_tool_in_chans_4_and_config_check(tiny_configs, tmp_path, save_r
     done = tool("--format", "hf-vitmatte", "--in-chans", "4", folder, tmp_path / "y.pth",
                 "--config-file", matching, "--check-sizes", "64x96")  # fmt: skip
     assert done.returncode == 0 and " add:" not in done.stdout, done.stdout + done.stderr
+    # The checkpoint never replaces an input of the conversion, --overwrite or not.
+    weights = (folder / "model.safetensors").read_bytes()
+    done = tool("--format", "hf-vitmatte", folder, folder / "model.safetensors", "--overwrite")
+    assert done.returncode == 1 and "is an input of the conversion" in done.stderr
+    assert (folder / "model.safetensors").read_bytes() == weights
     # A trimap-guided model cannot lose its trimap channel.
     save_random_hf(tmp_path / "hf4", chans=4)
     done = tool("--format", "hf-vitmatte", "--in-chans", "3", tmp_path / "hf4", tmp_path / "z.pth")

@@ -185,3 +185,66 @@ def test_predict_tool_with_trimaps(guided, tmp_path, capsys):
     code = predict.main(["--input", str(photos), "--output", str(tmp_path / "none"), *base])
     assert code == 2 and "pass --trimap" in capsys.readouterr().err
     assert not (tmp_path / "none" / "alpha").exists()
+
+
+def _phone_photo(path, stored, orientation):
+    """Save RGB ``stored`` pixels as a PNG that viewers show turned by EXIF ``orientation``."""
+    from PIL import ExifTags, Image
+
+    pil = Image.fromarray(stored)
+    exif = pil.getexif()
+    exif[ExifTags.Base.Orientation] = orientation
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pil.save(path, exif=exif.tobytes())
+    return path
+
+
+@pytest.mark.parametrize("orientation", [3, 5, 6, 7, 8])
+def test_a_trimap_in_the_stored_orientation_is_turned_like_its_photo(tmp_path, orientation):
+    from PIL import ImageOps
+
+    from alphafree_d2.inference.batch import read_input_image, read_input_trimap
+
+    photo = _phone_photo(tmp_path / "p.png", random_image(30, 20, seed=4), orientation)
+    stored = random_trimap(30, 20, seed=4)
+    write(tmp_path / "stored.png", stored)
+    turned = np.asarray(ImageOps.exif_transpose(_with_orientation(stored, orientation)))
+    upright_shape = read_input_image(str(photo)).shape[:2]
+    assert turned.shape == upright_shape
+    np.testing.assert_array_equal(read_input_trimap(str(tmp_path / "stored.png"), str(photo)),
+                                  np.where(turned < 85, 0, np.where(turned >= 170, 255, 128)))  # fmt: skip
+    if orientation >= 5:  # turned by 90 degrees: a trimap drawn on the photo as shown fits as is
+        write(tmp_path / "shown.png", turned)
+        np.testing.assert_array_equal(
+            read_input_trimap(str(tmp_path / "shown.png"), str(photo)),
+            np.where(turned < 85, 0, np.where(turned >= 170, 255, 128)),
+        )
+    # Another size: the message says that the photo is turned, and both of its sizes.
+    write(tmp_path / "other.png", random_trimap(25, 25))
+    with pytest.raises(ValueError, match=f"EXIF orientation {orientation} turns the stored 20x30"):
+        read_input_trimap(str(tmp_path / "other.png"), str(photo))
+
+
+def _with_orientation(array, orientation):
+    from PIL import ExifTags, Image
+
+    pil = Image.fromarray(array)
+    pil.getexif()[ExifTags.Base.Orientation] = orientation
+    return pil
+
+
+def test_predict_tool_with_a_turned_photo_and_a_stored_trimap(guided, tmp_path, capsys):
+    """The trimap is 20x30 as stored, like the photo; the photo is shown (and matted) 30x20."""
+    predict = load_tool("predict")
+    photo = _phone_photo(tmp_path / "photos" / "p.png", random_image(20, 30, seed=5), 6)
+    trimap = random_trimap(20, 30, seed=5)
+    write(tmp_path / "trimaps" / "p.png", trimap)
+    out = tmp_path / "out"
+    code = predict.main(["--config-file", guided.config_file, "--input", str(photo), "--output",
+                         str(out), "--trimap", str(tmp_path / "trimaps"), "--no-progress",
+                         f"train.init_checkpoint={guided.checkpoint}"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    alpha = cv2.imread(str(out / "alpha" / "p.png"), cv2.IMREAD_UNCHANGED)
+    turned = np.rot90(trimap, k=-1)  # orientation 6: shown turned 90 degrees clockwise
+    assert alpha.shape == (30, 20)
+    assert np.all(alpha[turned >= 170] == 255) and np.all(alpha[turned < 85] == 0)

@@ -60,3 +60,68 @@ def test_a_crash_mid_write_keeps_the_old_file(tmp_path, monkeypatch, write):
     with pytest.raises(KeyboardInterrupt):
         write(str(target))
     assert _files(tmp_path) == ["out"] and target.read_bytes() == b"previous"
+
+
+class _Fills:
+    """A file that fails at its second write, as a full disk (or Ctrl+C) would."""
+
+    def __init__(self, f, error):
+        self._f, self._error, self._writes = f, error, 0
+
+    def write(self, data):
+        self._writes += 1
+        if self._writes == 2:
+            raise self._error
+        return self._f.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self._f, name)
+
+
+@pytest.mark.parametrize("via_torch", [False, True])
+@pytest.mark.parametrize("error", ["disk_full", "quota", "ctrl_c"])
+def test_a_full_disk_names_the_file_and_ctrl_c_stays_an_interrupt(tmp_path, via_torch, error):
+    """Also when torch.save reports them as its own "RuntimeError: ... unexpected pos"."""
+    import errno
+
+    import torch
+
+    raised = {
+        "disk_full": OSError(errno.ENOSPC, "No space left on device"),
+        "quota": OSError(errno.EDQUOT, "Disk quota exceeded"),
+        "ctrl_c": KeyboardInterrupt(),
+    }[error]
+    path = tmp_path / "model_final.pth"
+    path.write_bytes(b"the previous checkpoint")
+    expected = KeyboardInterrupt if error == "ctrl_c" else file_io.DiskFullError
+    with pytest.raises(expected) as info:
+        with file_io.atomic_write(str(path)) as f:
+            if via_torch:
+                torch.save({"w": torch.zeros(1000), "b": torch.ones(1000)}, _Fills(f, raised))
+            else:
+                filling = _Fills(f, raised)
+                filling.write(b"a")
+                filling.write(b"b")
+    if error != "ctrl_c":
+        message = str(info.value)
+        assert str(path) in message and "the file was not written" in message
+        assert ("no space left" if error == "disk_full" else "quota") in message
+        assert info.value.filename == str(path)
+    assert path.read_bytes() == b"the previous checkpoint"
+    assert _files(tmp_path) == ["model_final.pth"]  # no temporary file left
+
+
+def test_a_full_disk_is_one_error_line(tmp_path, monkeypatch, capsys):
+    import errno
+
+    from alphafree_d2.engine import expected_errors
+
+    monkeypatch.delenv("ALPHAFREE_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as info:
+        with expected_errors():
+            with file_io.atomic_write(str(tmp_path / "metrics.json"), "w"):
+                raise OSError(errno.ENOSPC, "No space left on device")
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: no space left on the device while writing {tmp_path}")
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1

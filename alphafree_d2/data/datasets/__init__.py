@@ -6,6 +6,7 @@ from . import builtin  # noqa: F401  (registers the built-in datasets)
 from .builtin import (
     BUILTIN_DATASETS,
     BuiltinMattingDataset,
+    DatasetsRootError,
     default_datasets_root,
     register_all_matting_datasets,
 )
@@ -22,6 +23,7 @@ from .register_matting import load_matting_folder, register_matting_dataset
 __all__ = [
     "BUILTIN_DATASETS",
     "BuiltinMattingDataset",
+    "DatasetsRootError",
     "default_datasets_root",
     "register_all_matting_datasets",
     "register_matting_dataset",

@@ -1,6 +1,8 @@
 """Built-in matting datasets, registered on import under ``$DETECTRON2_DATASETS`` (default
 ``datasets``). Registration is lazy: folders are read (and the demo generated) at the first
 ``DatasetCatalog.get(name)``. See ``datasets/README.md`` for the layouts and how to prepare them.
+A root that is a file, that cannot be created for the demo data, or a dataset folder that is
+missing is a :class:`DatasetsRootError` naming the variable and what it must be.
 """
 
 import os
@@ -9,10 +11,12 @@ from typing import Optional
 
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
+from ...utils.file_io import DiskFullError
 from .demo import DEMO_DIRNAME, ensure_demo_dataset
 from .register_matting import load_matting_folder
 
 __all__ = [
+    "DatasetsRootError",
     "BUILTIN_DATASETS",
     "BuiltinMattingDataset",
     "default_datasets_root",
@@ -46,6 +50,31 @@ _MY_MATTING_LAYOUT = """\
     train/image/*.jpg|png           photos
     train/trimap/*.png              their trimaps, same stems: 0 background, 128 unknown, 255 fg
     val/image/, val/trimap/, val/alpha/   a few photos with ground-truth alpha, for the metrics"""
+
+
+class DatasetsRootError(FileNotFoundError):
+    """The datasets root (``$DETECTRON2_DATASETS``) or a built-in dataset's folder is not
+    usable; the message says what it must be."""
+
+    def __str__(self):
+        return self.args[0]
+
+
+def _root_name(root):
+    """How messages name the root: with the variable when it comes from there."""
+    variable = os.getenv("DETECTRON2_DATASETS")
+    if variable is not None and os.path.expanduser(variable) == root:
+        return f"DETECTRON2_DATASETS={variable}"
+    return f"the datasets root {root}"
+
+
+def _check_root(root):
+    if os.path.exists(root) and not os.path.isdir(root):
+        raise DatasetsRootError(
+            f"{_root_name(root)}: {root} is a file, not a folder. It must be the folder that "
+            "holds the datasets (see datasets/README.md), e.g. export "
+            "DETECTRON2_DATASETS=$HOME/datasets, or unset it to use ./datasets"
+        )
 
 
 @dataclass(frozen=True)
@@ -168,6 +197,14 @@ def default_datasets_root():
 
 
 def _load_builtin(dataset: BuiltinMattingDataset, name, root):
+    _check_root(root)
+    if not os.path.isdir(root):
+        raise DatasetsRootError(
+            f"{_root_name(root)}: the folder {root} does not exist. It must be the folder that "
+            f"holds the datasets; dataset '{name}' expects its images in "
+            f"{os.path.join(root, dataset.image_dir)}, in this layout:\n{dataset.layout}\n"
+            "See datasets/README.md."
+        )
     folders = (dataset.image_dir, dataset.trimap_dir, dataset.alpha_dir)
     for folder in folders:
         path = None if folder is None else os.path.join(root, folder)
@@ -179,7 +216,7 @@ def _load_builtin(dataset: BuiltinMattingDataset, name, root):
                     f"python datasets/prepare_matting_trimaps.py --root {root} "
                     + dataset.prepare_args
                 )
-            raise FileNotFoundError(
+            raise DatasetsRootError(
                 f"{path}: folder not found. Dataset '{name}' expects, under {root} "
                 f"($DETECTRON2_DATASETS):\n{dataset.layout}{hint}\nSee datasets/README.md."
             )
@@ -187,7 +224,17 @@ def _load_builtin(dataset: BuiltinMattingDataset, name, root):
 
 
 def _load_demo(root, split):
-    folder = os.path.join(ensure_demo_dataset(root), split)
+    _check_root(root)
+    try:
+        folder = os.path.join(ensure_demo_dataset(root), split)
+    except DiskFullError:
+        raise
+    except OSError as e:
+        raise DatasetsRootError(
+            f"{_root_name(root)}: the demo data cannot be generated in {root} ({e}). It must "
+            "be a folder you can write to (the demo data is generated there at its first use), "
+            "or unset it to use ./datasets"
+        ) from e
     return load_matting_folder(
         os.path.join(folder, "image"), os.path.join(folder, "trimap"), os.path.join(folder, "alpha")
     )

@@ -2,11 +2,9 @@
 
 import logging
 
-from PIL import Image
-
 from detectron2.data import DatasetCatalog, MetadataCatalog
 
-from ..io import IMAGE_EXTENSIONS, check_trimap_encoding, read_image
+from ..io import IMAGE_EXTENSIONS, check_image_pixels, check_trimap_encoding
 from ..trimap import list_images
 
 __all__ = ["load_matting_folder", "register_matting_dataset"]
@@ -22,13 +20,9 @@ def _names(names):
 
 
 def image_size(path):
-    """(height, width) of an image file, from its header when PIL can read it."""
-    try:
-        with Image.open(path) as im:
-            width, height = im.size
-    except OSError:  # formats PIL does not read (UnidentifiedImageError): decode with OpenCV
-        height, width = read_image(path).shape[:2]
-    return int(height), int(width)
+    """(height, width) of an image file from its header, without decoding it; refused above
+    the pixel cap (:func:`alphafree_d2.data.io.check_image_pixels`)."""
+    return check_image_pixels(path)
 
 
 def load_matting_folder(
@@ -52,6 +46,11 @@ def load_matting_folder(
         list[dict]: sorted by ``image_id``; keys ``file_name``, ``height``, ``width``, ``image_id``
         (file stem), plus ``trimap_file_name`` / ``alpha_file_name`` for the roots given, and
         ``trimap_encoding`` when it is not "gray".
+
+    Raises:
+        FileNotFoundError: for a missing folder or labels; ValueError naming an image whose
+            header cannot be read, :class:`~alphafree_d2.data.io.ImageTooLargeError` for one
+            above the pixel cap.
     """
     check_trimap_encoding(trimap_encoding)
     images = list_images(image_root)
