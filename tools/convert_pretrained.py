@@ -39,8 +39,8 @@ from alphafree_d2.checkpoint.vitmatte import (
     check_output_apart,
     convert_hf_vitmatte,
     convert_original_vitmatte,
-    format_overrides,
 )
+from alphafree_d2.checkpoint.vitmatte_config import format_overrides
 from alphafree_d2.utils.file_io import atomic_write
 
 VITMATTE_FORMATS = ("hf-vitmatte", "vitmatte")

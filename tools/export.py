@@ -167,7 +167,7 @@ def main(argv=None) -> int:
 
 
 def export_hf(model, args) -> int:
-    from alphafree_d2.checkpoint.vitmatte import NotExportableError
+    from alphafree_d2.checkpoint.vitmatte_config import NotExportableError
     from alphafree_d2.inference.hf import export_hf_checked, report_lines
 
     try:

@@ -37,10 +37,10 @@ import torch
 
 from detectron2.config import instantiate
 
-from ..checkpoint.vitmatte import (
+from ..checkpoint.vitmatte import convert_hf_vitmatte
+from ..checkpoint.vitmatte_config import (
     compare_settings,
     config_differences,
-    convert_hf_vitmatte,
     format_overrides,
     vitmatte_fields,
 )
@@ -81,7 +81,7 @@ def _quiet_transformers():
 
 def build_hf_model(model):
     """(``VitMatteForImageMatting`` with our weights, eval; ``VitMatteImageProcessor``) of our
-    ViTMatte; raises :class:`~alphafree_d2.checkpoint.vitmatte.NotExportableError` for settings
+    ViTMatte; raises :class:`~alphafree_d2.checkpoint.vitmatte_config.NotExportableError` for settings
     transformers cannot hold."""
     _quiet_transformers()
     from transformers import (

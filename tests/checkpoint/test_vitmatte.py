@@ -13,12 +13,11 @@ from torch import nn
 
 from detectron2.config import LazyConfig, instantiate
 
-from alphafree_d2.checkpoint.vitmatte import (
+from alphafree_d2.checkpoint.vitmatte import convert_original_vitmatte, set_input_channels
+from alphafree_d2.checkpoint.vitmatte_config import (
     NotExportableError,
     compare_settings,
-    convert_original_vitmatte,
     format_overrides,
-    set_input_channels,
     settings_from_hf,
     vitmatte_fields,
 )

@@ -11,7 +11,8 @@ import torch
 
 from detectron2.config import LazyConfig, instantiate
 
-from alphafree_d2.checkpoint.vitmatte import convert_hf_vitmatte, format_overrides
+from alphafree_d2.checkpoint.vitmatte import convert_hf_vitmatte
+from alphafree_d2.checkpoint.vitmatte_config import format_overrides
 from alphafree_d2.engine import apply_overrides
 from alphafree_d2.inference import hf as bridge
 from alphafree_d2.inference.export import random_images, random_trimaps, snap_trimaps

@@ -12,7 +12,7 @@ import torch
 
 from detectron2.config import LazyConfig, instantiate
 
-from alphafree_d2.checkpoint.vitmatte import NotExportableError
+from alphafree_d2.checkpoint.vitmatte_config import NotExportableError
 from alphafree_d2.inference import hf as bridge
 from alphafree_d2.inference.export import random_images, random_trimaps, snap_trimaps
 
