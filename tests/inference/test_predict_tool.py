@@ -80,7 +80,7 @@ def test_outputs_and_bad_inputs(tiny, photos, tmp_path, capsys):
     code = run(tiny, [photos, empty, tmp_path / "missing.jpg"], out, "--composite", "#00ff00")
     assert code == 1  # something failed, the rest was written
     err = capsys.readouterr().err
-    assert "broken.jpg" in err and "cannot be read as an image" in err
+    assert "broken.jpg" in err and "cannot be decoded as an image" in err
     assert f"{empty}: folder contains no images" in err
     assert f"{tmp_path / 'missing.jpg'}: no such file or folder" in err
     sizes = {"rgb": (40, 56), "gray": (33, 47), "rgba": (30, 20), "deep": (24, 24)}
