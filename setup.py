@@ -42,6 +42,9 @@ setup(
         "export": ["onnx>=1.15", "onnxruntime>=1.17", "onnxscript>=0.1"],
         # tools/demo_app.py: the local web page (alphafree_d2.app).
         "demo": ["starlette>=0.37", "uvicorn>=0.27"],
+        # tools/export.py --format hf, tools/convert_pretrained.py --format hf-vitmatte
+        # (alphafree_d2/inference/hf.py; tested with transformers 5.25, safetensors 0.8).
+        "hf": ["transformers>=5.0,<6", "safetensors>=0.4.3"],
         # httpx: starlette's TestClient; selenium: the demo page's browser test, which also
         # needs Chromium and its driver (Debian: apt-get install chromium chromium-driver).
         "test": ["pytest>=7", "pytest-timeout>=2", "httpx>=0.27", "selenium>=4.15", "ruff>=0.9"],

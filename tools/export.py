@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-r"""Export the inference forward to TorchScript and/or ONNX, and check it against PyTorch.
+r"""Export the inference forward to TorchScript and/or ONNX, or the model to Hugging Face
+transformers, and check it against PyTorch.
 
     python tools/export.py --config-file configs/am2k_ddc.py --output export/ --format both \
         train.init_checkpoint=output/am2k_ddc/model_final.pth
@@ -14,6 +15,15 @@ of the --check-sizes, which differ from the export size, and compared with the e
 predict_alpha; the max abs differences are printed and saved in DIR/export.json. The exit status
 is 1 when one exceeds --tolerance. See alphafree_d2/inference/export.py for what the wrapper does
 to keep the graph size-generic.
+
+--format hf writes a folder for transformers' VitMatteForImageMatting.from_pretrained(DIR) and
+VitMatteImageProcessor.from_pretrained(DIR) (config.json, model.safetensors,
+preprocessor_config.json; needs pip install -e .[hf]), loads it back offline and compares, at
+the --check-sizes: the same input tensor (max |diff| <= 1e-5), each side's own preprocessing
+(mean |diff| over the trimap's unknown pixels <= 1e-3; transformers' unknown trimap value is
+128/255, ours 0.5) and ours -> transformers -> ours (identical); exit status 1 above those.
+Settings transformers cannot hold exactly (e.g. model.decoder.head_channels other than 16) are
+refused by name. See alphafree_d2/inference/hf.py and docs/transformers.md.
 """
 
 import argparse
@@ -54,7 +64,7 @@ def get_parser():
     )
     parser.add_argument("--config-file", required=True, metavar="FILE", help="LazyConfig file")
     parser.add_argument("--output", required=True, metavar="DIR", help="output folder")
-    parser.add_argument("--format", choices=["torchscript", "onnx", "both"], default="both")
+    parser.add_argument("--format", choices=["torchscript", "onnx", "both", "hf"], default="both")
     parser.add_argument("--opset", type=int, default=18, help="ONNX opset (>= 17)")
     parser.add_argument(
         "--onnx-exporter",
@@ -97,6 +107,8 @@ def main(argv=None) -> int:
     except CheckpointError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    if args.format == "hf":
+        return export_hf(model, args)
     dtype = getattr(torch, args.input_dtype)
     example = random_images(args.export_size, dtype, model.pixel_mean.device)
     report = {
@@ -150,6 +162,25 @@ def main(argv=None) -> int:
             worst = max(worst, diff)
     if worst > args.tolerance:
         print(f"error: max abs difference {worst:.3g} > --tolerance {args.tolerance}")
+        return 1
+    return 0
+
+
+def export_hf(model, args) -> int:
+    from alphafree_d2.checkpoint.vitmatte_config import NotExportableError
+    from alphafree_d2.inference.hf import export_hf_checked, report_lines
+
+    try:
+        report = export_hf_checked(model.cpu(), args.output, args.check_sizes)
+    except (NotExportableError, FileExistsError, ImportError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    report.update(config_file=args.config_file, format="hf")
+    write_json(os.path.join(args.output, "export.json"), report, indent=2)
+    print(f"wrote {', '.join(report['files'])}")
+    print("\n".join(report_lines(report)))
+    if not report["ok"]:
+        print(f"error: a difference exceeds its limit: {report['worst']}")
         return 1
     return 0
 

@@ -38,7 +38,7 @@ d2_log=$(mktemp)
 route=$(grep '^detectron2 route:' "$d2_log" | tail -n 1)
 rm -f "$d2_log"
 
-"${pip[@]}" -e "$root[test,export,demo]"
+"${pip[@]}" -e "$root[test,export,demo,hf]"
 
 "$venv/bin/python" -c "import alphafree_d2, detectron2; print('alphafree_d2 and detectron2', detectron2.__version__, 'import')"
 printf '%s\n%s\n' "$inputs_hash" "$route" > "$stamp"

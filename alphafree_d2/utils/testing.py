@@ -42,6 +42,7 @@ __all__ = [
     "ref_unknown_region",
     "ref_whole_image",
     "TINY_CONFIG",
+    "tiny_config",
     "randomise",
     "random_image",
 ]
@@ -270,6 +271,17 @@ TINY_CONFIG = textwrap.dedent("""
     )
     train = dict(init_checkpoint="", device="auto")
     """)
+
+
+def tiny_config(in_chans=3, head_channels=8):
+    """:data:`TINY_CONFIG` for ``in_chans`` 3 (automatic) or 4 (trimap-guided) and a head width
+    (transformers' ViTMatte needs 16)."""
+    text = TINY_CONFIG.replace("head_channels=8", f"head_channels={head_channels}")
+    if in_chans == 4:
+        text = text.replace("in_chans=3", "in_chans=4")
+        text = text.replace("in_channels=32, conv", "in_channels=32, image_channels=4, conv")
+        text = text.replace('input_format="RGB",', 'input_format="RGB",\n    trimap_input=True,')
+    return text
 
 
 def randomise(model, seed=0):

@@ -45,6 +45,13 @@ _P3M_LAYOUT = """\
     validation/P3M-500-P/{blurred_image,mask,trimap}/"""
 
 
+_MY_MATTING_LAYOUT = """\
+  my_matting/                       your own data (configs/finetune_vitmatte_ddc.py)
+    train/image/*.jpg|png           photos
+    train/trimap/*.png              their trimaps, same stems: 0 background, 128 unknown, 255 fg
+    val/image/, val/trimap/, val/alpha/   a few photos with ground-truth alpha, for the metrics"""
+
+
 class DatasetsRootError(FileNotFoundError):
     """The datasets root (``$DETECTRON2_DATASETS``) or a built-in dataset's folder is not
     usable; the message says what it must be."""
@@ -169,6 +176,18 @@ BUILTIN_DATASETS = (
     ),
     _p3m_val("p3m500np_val", "P3M-500-NP", "original_image"),
     _p3m_val("p3m500p_val", "P3M-500-P", "blurred_image"),
+    # Your own folders (images + trimaps; alpha only to evaluate), e.g. to fine-tune a
+    # pretrained ViTMatte with configs/finetune_vitmatte_ddc.py.
+    BuiltinMattingDataset(
+        "my_matting_train", _MY_MATTING_LAYOUT, "my_matting/train/image", "my_matting/train/trimap"
+    ),
+    BuiltinMattingDataset(
+        "my_matting_val",
+        _MY_MATTING_LAYOUT,
+        "my_matting/val/image",
+        "my_matting/val/trimap",
+        "my_matting/val/alpha",
+    ),
 )
 
 
@@ -223,7 +242,8 @@ def _load_demo(root, split):
 
 def register_all_matting_datasets(root=None, prefix=""):
     """Register the built-in datasets (``demo_train``, ``demo_val``, ``am2k_train``, ``am2k_val``,
-    ``p3m10k_train``, ``p3m500np_val``, ``p3m500p_val``) under ``root`` (default:
+    ``p3m10k_train``, ``p3m500np_val``, ``p3m500p_val``, ``my_matting_train``,
+    ``my_matting_val``) under ``root`` (default:
     ``$DETECTRON2_DATASETS`` or ``datasets``), each name preceded by ``prefix``."""
     root = default_datasets_root() if root is None else root
     for dataset in BUILTIN_DATASETS:
