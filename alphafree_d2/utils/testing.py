@@ -21,7 +21,8 @@ script never uses, is computed only with ``unused_distance_transform=True`` (the
 timing of the published script).
 
 A tiny matting model for the inference and demo-page tests: :data:`TINY_CONFIG` (a LazyConfig
-file's text), :func:`randomise` and :func:`random_image`.
+file's text), :func:`randomise` and :func:`random_image`. :func:`load_script` imports a script of
+the checkout (``tools/predict.py``, ...) so that tests can call its ``main``.
 """
 
 import math
@@ -304,3 +305,19 @@ def random_image(h, w, channels=3, seed=0, dtype=np.uint8):
     top = np.iinfo(dtype).max
     shape = (h, w) if channels == 1 else (h, w, channels)
     return rng.integers(0, top + 1, size=shape, dtype=dtype)
+
+
+def load_script(relative_path):
+    """The checkout's script ``relative_path`` (e.g. ``"tools/predict.py"``) as a fresh module,
+    for tests that call its ``main(argv)`` in-process. The checkout is the folder above this
+    package (an editable install)."""
+    import importlib.util
+    import os
+
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    path = os.path.join(root, relative_path)
+    name = "script_" + os.path.splitext(relative_path)[0].replace("/", "_")
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -3,7 +3,6 @@ trimap-guided model served end to end over HTTP (the page itself is tested in th
 test_*_browser.py)."""
 
 import http.client
-import importlib.util
 import json
 import os
 import re
@@ -18,16 +17,15 @@ import pytest
 from api_helpers import decode, png_bytes
 from server_process import ServerProcess
 
+from alphafree_d2.utils.testing import load_script
+
 pytest.importorskip("starlette", reason="the demo extra is not installed: pip install -e .[demo]")
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def load_tool():
-    spec = importlib.util.spec_from_file_location("tool_demo_app", ROOT / "tools" / "demo_app.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("tools/demo_app.py")
 
 
 demo_app = load_tool()

@@ -26,6 +26,7 @@ import torch
 
 from alphafree_d2.data import MattingDatasetMapper
 from alphafree_d2.data.io import ImageTooLargeError, read_image
+from alphafree_d2.utils.testing import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 SIDE = 20000
@@ -211,7 +212,6 @@ def test_predict_tool_refuses_the_bomb_without_decoding_it(bomb_tree, tiny_model
 
 def test_max_pixels_option_and_config_key(tiny_model, tmp_path, capsys):
     """--max-pixels of tools/predict.py, and the mapper's cap from dataloader.max_pixels."""
-    import importlib.util
 
     import cv2
 
@@ -219,9 +219,7 @@ def test_max_pixels_option_and_config_key(tiny_model, tmp_path, capsys):
     photos.mkdir()
     cv2.imwrite(str(photos / "big.png"), np.zeros((40, 30, 3), np.uint8))  # 1200 pixels
     cv2.imwrite(str(photos / "small.png"), np.zeros((20, 30, 3), np.uint8))  # 600 pixels
-    spec = importlib.util.spec_from_file_location("predict_tool", ROOT / "tools" / "predict.py")
-    predict = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(predict)
+    predict = load_script("tools/predict.py")
     out = tmp_path / "out"
     code = predict.main(["--config-file", CONFIG, "--input", str(photos), "--output", str(out),
                          "--no-progress", *tiny_model, "--max-pixels", "1000"])  # fmt: skip

@@ -4,7 +4,6 @@ exactly as typed; what hydra still cannot read is one ConfigError with the fix; 
 errors as one line and exit status 2."""
 
 import argparse
-import importlib.util
 import random
 import subprocess
 import sys
@@ -14,16 +13,14 @@ import pytest
 
 from alphafree_d2.engine import ConfigError, apply_overrides, load_config, parse_training_args
 from alphafree_d2.engine.cli import expected_errors, parse_args, split_overrides
+from alphafree_d2.utils.testing import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = str(ROOT / "configs/demo_ddc.py")
 
 
 def load_tool(name):
-    spec = importlib.util.spec_from_file_location(f"tool_{name}", ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f"tools/{name}.py")
 
 
 def toy_parser():

@@ -2,7 +2,6 @@
 alpha (same tensor, each side's own preprocessing, and back), for 3 and 4 channels and sizes
 that are not multiples of 32; what transformers cannot hold is refused by name."""
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from detectron2.config import LazyConfig, instantiate
 from alphafree_d2.checkpoint.vitmatte_config import NotExportableError
 from alphafree_d2.inference import hf as bridge
 from alphafree_d2.inference.export import random_images, random_trimaps, snap_trimaps
+from alphafree_d2.utils.testing import load_script
 
 transformers = pytest.importorskip("transformers")
 from transformers import VitMatteForImageMatting, VitMatteImageProcessor  # noqa: E402
@@ -24,10 +24,7 @@ SIZES = [(64, 96), (77, 101)]  # the second is not a multiple of 32 (padding on 
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location("tool_export", ROOT / "tools" / "export.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
-    return tool
+    return load_script("tools/export.py")
 
 
 def _user_alpha(folder, image, trimap):

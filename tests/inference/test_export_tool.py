@@ -1,7 +1,6 @@
 """Export: the size-generic ViT helpers equal detectron2's, and TorchScript / ONNX files give
 predict_alpha's output at sizes other than the export size."""
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from alphafree_d2.inference.export import (
     random_images,
 )
 from alphafree_d2.inference.vit_shapes import size_generic_vit
+from alphafree_d2.utils.testing import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 # Tokens of the tiny model: window 4 (padding when the grid is not a multiple of 4), relative
@@ -88,9 +88,7 @@ def test_onnx_legacy_exporter_round_trip(tiny, tmp_path):
 
 @pytest.mark.slow
 def test_export_tool_dynamo_onnx_and_torchscript(tiny, tmp_path):
-    spec = importlib.util.spec_from_file_location("tool_export", ROOT / "tools" / "export.py")
-    tool = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(tool)
+    tool = load_script("tools/export.py")
     out = tmp_path / "export"
     code = tool.main(
         [

@@ -4,7 +4,6 @@ before anything is written, NaN mattes an error for their image, Ctrl+C stops th
 the finished outputs intact, bad numbers refused before anything starts."""
 
 import hashlib
-import importlib.util
 import os
 import shutil
 import signal
@@ -17,16 +16,13 @@ import torch
 
 from alphafree_d2.inference import batch
 from alphafree_d2.inference.predictor import MattingPredictor
-from alphafree_d2.utils.testing import random_image
+from alphafree_d2.utils.testing import load_script, random_image
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def load_tool(name):
-    spec = importlib.util.spec_from_file_location(f"tool_{name}", ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f"tools/{name}.py")
 
 
 predict = load_tool("predict")

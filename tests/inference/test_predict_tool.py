@@ -1,6 +1,5 @@
 """tools/predict.py: outputs, skip/overwrite, bad inputs, duplicate stems, atomic writes."""
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -11,16 +10,13 @@ import numpy as np
 import pytest
 
 from alphafree_d2.inference import batch
-from alphafree_d2.utils.testing import random_image
+from alphafree_d2.utils.testing import load_script, random_image
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def load_tool(name):
-    spec = importlib.util.spec_from_file_location(f"tool_{name}", ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f"tools/{name}.py")
 
 
 predict = load_tool("predict")

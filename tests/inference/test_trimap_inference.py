@@ -1,7 +1,6 @@
 """Trimap-guided inference: MattingPredictor(image, trimap), the high-resolution policy, export
 with a second input and tools/predict.py --trimap; clear errors when the trimap is missing."""
 
-import importlib.util
 import json
 from pathlib import Path
 from types import SimpleNamespace
@@ -23,7 +22,7 @@ from alphafree_d2.inference.export import (
 )
 from alphafree_d2.inference.highres import HighResolutionPolicy, predict_alpha_highres
 from alphafree_d2.inference.predictor import MattingPredictor
-from alphafree_d2.utils.testing import TINY_CONFIG, random_image, randomise
+from alphafree_d2.utils.testing import TINY_CONFIG, load_script, random_image, randomise
 
 ROOT = Path(__file__).resolve().parents[2]
 TRIMAP_CONFIG = (
@@ -34,10 +33,7 @@ TRIMAP_CONFIG = (
 
 
 def load_tool(name):
-    spec = importlib.util.spec_from_file_location(f"tool_{name}", ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(f"tools/{name}.py")
 
 
 @pytest.fixture(scope="module")
