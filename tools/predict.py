@@ -40,6 +40,7 @@ from alphafree_d2.inference.batch import (
 from alphafree_d2.inference.foreground import parse_color
 from alphafree_d2.inference.highres import HighResolutionPolicy
 from alphafree_d2.inference.predictor import MattingPredictor, add_predictor_arguments
+from alphafree_d2.inference.refine import add_refinement_arguments, refinement_from_args
 
 
 def get_parser():
@@ -65,6 +66,7 @@ def get_parser():
         help="trimaps for a trimap-guided model: a folder with <stem>.<ext> per input image "
         "(0 background, 128 unknown, 255 foreground), or one file for a single input image",
     )
+    add_refinement_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         PARTIAL_CHECKPOINT_FLAG,
@@ -139,6 +141,10 @@ def main(argv=None) -> int:
         cfg = apply_overrides(LazyConfig.load(args.config_file), args.opts)
     except ConfigError as e:
         parser.error(str(e))
+    try:
+        refinement = refinement_from_args(args)
+    except ValueError as e:
+        parser.error(str(e))
     background = None
     if args.composite is not None:
         try:
@@ -181,8 +187,9 @@ def main(argv=None) -> int:
                 device=args.device,
                 policy=policy,
                 allow_partial_checkpoint=args.allow_partial_checkpoint,
+                refinement=refinement,
             )
-        except CheckpointError as e:
+        except (CheckpointError, ValueError) as e:
             remove_created_folders(created)
             print(f"error: {e}", file=sys.stderr)
             return 2
