@@ -14,7 +14,7 @@ from detectron2.config import instantiate
 from ..checkpoint.matting_checkpointer import CheckpointError, load_trained_weights
 from ..data.io import snap_trimap
 from ..utils.device import resolve_device
-from .highres import MODES, HighResolutionPolicy, predict_alpha_highres
+from .highres import MODES, HighResolutionPolicy
 from .refine import RefinementPolicy, refine_and_predict
 
 __all__ = [
@@ -160,11 +160,7 @@ class MattingPredictor:
             label[trimap == 255] = 1.0
             trimap = torch.from_numpy(label)[None, None].to(self.device)
         refinement = self.refinement if refinement is None else refinement
-        if refinement.steps:
-            alpha = refine_and_predict(self.model, tensor, trimap, refinement, self.policy)
-        else:
-            with torch.inference_mode():
-                alpha = predict_alpha_highres(self.model, tensor, self.policy, trimap)
+        alpha = refine_and_predict(self.model, tensor, trimap, refinement, self.policy)
         return alpha[0, 0].clamp(0.0, 1.0).float().cpu().numpy()
 
     def refine(self, image: np.ndarray, trimap: np.ndarray, **options) -> np.ndarray:
