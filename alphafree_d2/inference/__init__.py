@@ -1,5 +1,5 @@
-"""Inference and deployment: alpha mattes for images of any size on CPU or GPU, cutouts and
-composites, TorchScript/ONNX export."""
+"""Inference and deployment: alpha mattes for images of any size on CPU or GPU, per-photo
+refinement of trimap-guided models, cutouts and composites, TorchScript/ONNX export."""
 
 from .batch import MattingJob, Problem, collect_inputs, plan_jobs, run_jobs
 from .export import (
@@ -16,6 +16,7 @@ from .predictor import (
     build_inference_model,
     load_inference_weights,
 )
+from .refine import RefinementPolicy, refine_and_predict, refine_model
 
 __all__ = [
     "MattingPredictor",
@@ -24,6 +25,9 @@ __all__ = [
     "decode_tiled",
     "build_inference_model",
     "load_inference_weights",
+    "RefinementPolicy",
+    "refine_model",
+    "refine_and_predict",
     "estimate_foreground",
     "make_cutout",
     "composite",

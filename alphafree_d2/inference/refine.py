@@ -83,7 +83,7 @@ class RefinementPolicy:
     losses: Optional[Mapping[str, float]] = field(default=None, hash=False)
     region: str = "crops"
     crop_size: int = 256
-    batch_size: int = 4
+    batch_size: int = 2
     max_megapixels: float = 1.0
     seed: int = 0
 
