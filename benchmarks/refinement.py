@@ -20,7 +20,7 @@ path, ``MattingPredictor``) and pymatting's closed-form and KNN matting
 with the unrefined model's alpha as a prior in the unknown band (weight W).
 
 Outputs under ``--output`` (default ``output/refinement``): ``<setting>/<image_id>.json`` (per
-photo: metrics and seconds at each step count, the loss curve, the load average), the alpha PNGs
+photo: metrics, wall and CPU seconds at each step count, the loss curve, the load average), the alpha PNGs
 ``<setting>/step<N>/<image_id>.png``, ``results.md`` (the table, the per-photo table),
 ``figure.png`` (image | trimap | unrefined | refined | closed-form | ground truth, with a
 magnified detail; ``--figure-setting``/``--figure-steps`` pick the refined column, default the
@@ -100,6 +100,16 @@ def load(path):
         return json.load(f)
 
 
+def clock():
+    """(wall seconds, CPU seconds of this process, all threads): the CPU time barely depends on
+    what else runs on the machine, the wall time does."""
+    return np.array([time.perf_counter(), time.process_time()])
+
+
+def timing(seconds):
+    return {"seconds": float(seconds[0]), "cpu_seconds": float(seconds[1])}
+
+
 def save_alpha(path, alpha):
     write_png(path, np.rint(np.clip(alpha, 0, 1) * 255).astype(np.uint8))
 
@@ -111,15 +121,15 @@ def run_unrefined(predictor, records, out_dir):
         if os.path.isfile(path):
             continue
         image, trimap, gt = photo(record)
-        start = time.perf_counter()
+        start = clock()
         alpha = predictor(image, trimap)
-        seconds = time.perf_counter() - start
+        seconds = clock() - start
         save_alpha(os.path.join(out_dir, "step0", record["image_id"] + ".png"), alpha)
         metrics = matting_metrics(alpha, gt, trimap)
-        write_json(path, {"steps": {"0": {"metrics": metrics, "seconds": seconds}},
+        write_json(path, {"steps": {"0": {"metrics": metrics, **timing(seconds)}},
                           "load": os.getloadavg()[0]})  # fmt: skip
         print(f"unrefined {record['image_id']}: SAD-T {metrics['SAD-T']:.2f} "
-              f"Grad {metrics['Grad']:.2f} ({seconds:.1f} s)", flush=True)  # fmt: skip
+              f"Grad {metrics['Grad']:.2f} ({seconds[0]:.1f} s)", flush=True)  # fmt: skip
 
 
 def run_setting(predictor, records, policy, snapshots, out_dir):
@@ -134,26 +144,26 @@ def run_setting(predictor, records, policy, snapshots, out_dir):
         image, trimap, gt = photo(record)
         x, t = tensors(image, trimap)
         result = dict(wanted, steps={}, loss=[], load=[])
-        clock = {"train": 0.0, "since": time.perf_counter()}
+        spent = {"train": 0.0, "since": clock()}
 
         def on_step(step, model, losses):
-            clock["train"] += time.perf_counter() - clock["since"]
+            spent["train"] += clock() - spent["since"]
             result["loss"].append(sum(losses.values()))
             if step in snapshots:
-                start = time.perf_counter()
+                start = clock()
                 with torch.inference_mode():
                     alpha = predict_alpha_highres(model, x, predictor.policy, t)
                 alpha = alpha[0, 0].clamp(0, 1).numpy()
-                seconds = clock["train"] + time.perf_counter() - start
+                seconds = spent["train"] + clock() - start
                 save_alpha(os.path.join(out_dir, f"step{step}", image_id + ".png"), alpha)
                 metrics = matting_metrics(alpha, gt, trimap)
-                result["steps"][str(step)] = {"metrics": metrics, "seconds": seconds}
+                result["steps"][str(step)] = {"metrics": metrics, **timing(seconds)}
                 result["load"].append(os.getloadavg()[0])
                 print(f"{os.path.basename(out_dir)} {image_id} step {step}: SAD-T "
                       f"{metrics['SAD-T']:.2f} Grad {metrics['Grad']:.2f} loss "
-                      f"{result['loss'][-1]:.4f} ({seconds:.0f} s, load "
+                      f"{result['loss'][-1]:.4f} ({seconds[0]:.0f} s, load "
                       f"{result['load'][-1]:.1f})", flush=True)  # fmt: skip
-            clock["since"] = time.perf_counter()
+            spent["since"] = clock()
 
         refine_model(predictor.model, x, t, policy, on_step=on_step)
         write_json(path, result)
@@ -188,17 +198,17 @@ def run_cf_prior(records, weight, unrefined_dir, out_dir):
             continue
         image, trimap, gt = photo(record)
         prior = read_alpha(os.path.join(unrefined_dir, "step0", record["image_id"] + ".png"))
-        start = time.perf_counter()
+        start = clock()
         alpha = closed_form_with_prior(
             image / 255.0, np.where(trimap == 128, 0.5, trimap / 255.0), prior, weight
         ).astype(np.float32)
-        seconds = time.perf_counter() - start
+        seconds = clock() - start
         save_alpha(os.path.join(out_dir, "step0", record["image_id"] + ".png"), alpha)
         metrics = matting_metrics(alpha, gt, trimap)
-        write_json(path, {"steps": {"0": {"metrics": metrics, "seconds": seconds}},
+        write_json(path, {"steps": {"0": {"metrics": metrics, **timing(seconds)}},
                           "load": os.getloadavg()[0]})  # fmt: skip
         print(f"cf-prior {weight:g} {record['image_id']}: SAD-T {metrics['SAD-T']:.2f} "
-              f"Grad {metrics['Grad']:.2f} ({seconds:.0f} s)", flush=True)  # fmt: skip
+              f"Grad {metrics['Grad']:.2f} ({seconds[0]:.0f} s)", flush=True)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -221,6 +231,7 @@ def cached_rows(output, ids):
             out[(setting, int(steps))] = {
                 "rows": [e["metrics"] for e in entries],
                 "seconds": [e["seconds"] for e in entries],
+                "cpu_seconds": [e.get("cpu_seconds", np.nan) for e in entries],
                 "load": loads,
                 "policy": results[0].get("policy"),
             }
@@ -243,8 +254,12 @@ def markdown(output, records, references):
     def wins(cand):
         return sum(c["SAD-T"] < b["SAD-T"] and c["Grad"] < b["Grad"] for c, b in zip(cand, base))
 
-    head = "| Method | " + " | ".join(COLUMNS) + " | s / photo | better on SAD-T and Grad |"
-    lines = [head, "|---|" + "---:|" * (len(COLUMNS) + 2)]
+    head = (
+        "| Method | "
+        + " | ".join(COLUMNS)
+        + " | s / photo | CPU s / photo | better on SAD-T and Grad |"
+    )
+    lines = [head, "|---|" + "---:|" * (len(COLUMNS) + 3)]
     order = sorted(rows, key=lambda k: (k[0] != "unrefined", k[0].startswith("cf-prior"), k))
     for key in order:
         r = rows[key]
@@ -252,12 +267,12 @@ def markdown(output, records, references):
         cells[2] = f"{np.mean([m['MSE-T'] for m in r['rows']]):.4f}"
         count = "-" if key == ("unrefined", 0) else f"{wins(r['rows'])} / {len(ids)}"
         lines.append(f"| {describe(*key)} | " + " | ".join(cells)
-                     + f" | {np.mean(r['seconds']):.1f} | {count} |")  # fmt: skip
+                     + f" | {np.mean(r['seconds']):.1f} | {np.mean(r['cpu_seconds']):.1f} | {count} |")  # fmt: skip
     for method, ref in references.items():
         cells = [f"{np.mean([m[c] for m in ref['rows']]):.2f}" for c in COLUMNS]
         cells[2] = f"{np.mean([m['MSE-T'] for m in ref['rows']]):.4f}"
         lines.append(f"| *{ref['title']}* | " + " | ".join(cells)
-                     + f" | {ref['seconds_per_image']:.1f} | {wins(ref['rows'])} / {len(ids)} |")  # fmt: skip
+                     + f" | {ref['seconds_per_image']:.1f} | n/a | {wins(ref['rows'])} / {len(ids)} |")  # fmt: skip
     loads = [v for r in rows.values() for v in r["load"]]
     lines.append("")
     lines.append(f"Load average (1 min) while the photos ran: mean {np.mean(loads):.1f}, "
