@@ -43,6 +43,7 @@ from alphafree_d2.inference.batch import (
 )
 from alphafree_d2.inference.highres import HighResolutionPolicy
 from alphafree_d2.inference.predictor import MattingPredictor, add_predictor_arguments
+from alphafree_d2.inference.refine import add_refinement_arguments, refinement_from_args
 
 EXIT_INTERRUPTED = 130
 
@@ -70,6 +71,7 @@ def get_parser():
         help="trimaps for a trimap-guided model: a folder with <stem>.<ext> per input image "
         "(0 background, 128 unknown, 255 foreground), or one file for a single input image",
     )
+    add_refinement_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
         PARTIAL_CHECKPOINT_FLAG,
@@ -99,6 +101,10 @@ def _predict(parser, args) -> int:
     try:
         cfg = load_config(args.config_file, args.opts)
     except ConfigError as e:
+        parser.error(str(e))
+    try:
+        refinement = refinement_from_args(args)
+    except ValueError as e:
         parser.error(str(e))
     background = None
     if args.composite is not None:
@@ -149,8 +155,9 @@ def _predict(parser, args) -> int:
                 device=args.device,
                 policy=policy,
                 allow_partial_checkpoint=args.allow_partial_checkpoint,
+                refinement=refinement,
             )
-        except (CheckpointError, KeyboardInterrupt) as e:
+        except (CheckpointError, ValueError, KeyboardInterrupt) as e:
             remove_created_folders(created)
             if isinstance(e, KeyboardInterrupt):
                 raise

@@ -1,5 +1,5 @@
-"""Inference and deployment: alpha mattes for images of any size on CPU or GPU, cutouts and
-composites, TorchScript/ONNX export.
+"""Inference and deployment: alpha mattes for images of any size on CPU or GPU, per-photo
+refinement of trimap-guided models, cutouts and composites, TorchScript/ONNX export.
 
 The export names (:mod:`.export`) load on first use (PEP 562 ``__getattr__``): ``import
 alphafree_d2`` neither imports the export modules nor checks detectron2's private ViT helpers
@@ -25,6 +25,7 @@ from .predictor import (
     build_inference_model,
     load_inference_weights,
 )
+from .refine import RefinementPolicy, refine_and_predict, refine_model
 
 # Names of .export, imported when one is first looked up.
 _EXPORT_NAMES = (
@@ -47,6 +48,9 @@ __all__ = [
     "decode_tiled",
     "build_inference_model",
     "load_inference_weights",
+    "RefinementPolicy",
+    "refine_model",
+    "refine_and_predict",
     "estimate_foreground",
     "make_cutout",
     "composite",

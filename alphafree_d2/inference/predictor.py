@@ -1,6 +1,7 @@
 """Alpha mattes for numpy images, on CPU or GPU: the API under ``tools/predict.py``."""
 
 import copy
+import dataclasses
 import logging
 import os
 from typing import Optional, Union
@@ -14,7 +15,8 @@ from ..checkpoint.matting_checkpointer import CheckpointError, load_trained_weig
 from ..data.io import DEFAULT_MAX_PIXELS, snap_trimap
 from ..utils.argtypes import positive_float, positive_int
 from ..utils.device import resolve_device
-from .highres import MODES, HighResolutionPolicy, predict_alpha_highres
+from .highres import MODES, HighResolutionPolicy
+from .refine import RefinementPolicy, refine_and_predict
 
 __all__ = [
     "MattingPredictor",
@@ -99,6 +101,8 @@ class MattingPredictor:
         device: "cpu", "cuda", "cuda:1", a torch.device, or None / "auto" (CUDA if visible).
         policy: the high-resolution policy; default :class:`HighResolutionPolicy()`.
         allow_partial_checkpoint: see :func:`build_inference_model`.
+        refinement: per-photo refinement of a trimap-guided model before each prediction
+            (:mod:`alphafree_d2.inference.refine`); default ``RefinementPolicy()`` (off).
     """
 
     def __init__(
@@ -109,6 +113,7 @@ class MattingPredictor:
         *,
         policy: Optional[HighResolutionPolicy] = None,
         allow_partial_checkpoint: bool = False,
+        refinement: Optional[RefinementPolicy] = None,
     ):
         self.model = build_inference_model(
             cfg, checkpoint, device, allow_partial_checkpoint=allow_partial_checkpoint
@@ -116,13 +121,25 @@ class MattingPredictor:
         self.device = self.model.pixel_mean.device
         self.policy = policy if policy is not None else HighResolutionPolicy()
         self.input_format = self.model.input_format
+        self.refinement = refinement if refinement is not None else RefinementPolicy()
+        if self.refinement.steps and not self.trimap_input:
+            raise ValueError(
+                "per-photo refinement needs a trimap-guided model (configs/*_trimap.py); this "
+                "model is automatic"
+            )
 
     @property
     def trimap_input(self) -> bool:
         """Whether the model is trimap-guided (then every call needs a trimap)."""
         return self.model.trimap_input
 
-    def __call__(self, image: np.ndarray, trimap: Optional[np.ndarray] = None) -> np.ndarray:
+    def __call__(
+        self,
+        image: np.ndarray,
+        trimap: Optional[np.ndarray] = None,
+        *,
+        refinement: Optional[RefinementPolicy] = None,
+    ) -> np.ndarray:
         """
         Args:
             image: uint8 numpy array, (H, W, 3) in RGB order, (H, W) grayscale or (H, W, 4)
@@ -131,6 +148,7 @@ class MattingPredictor:
             trimap: for a trimap-guided model only (and then required): uint8 (H, W) with
                 0 background, 128 unknown, 255 foreground (other values are snapped as
                 :func:`~alphafree_d2.data.io.read_trimap` does), at the image's size.
+            refinement: this call's refinement policy instead of ``self.refinement``.
 
         Returns:
             alpha: float32 numpy array (H, W) in [0, 1], 1 = foreground. For a trimap-guided
@@ -152,9 +170,9 @@ class MattingPredictor:
             label[trimap == 0] = 0.0
             label[trimap == 255] = 1.0
             trimap = torch.from_numpy(label)[None, None].to(self.device)
-        with torch.inference_mode():
-            alpha = predict_alpha_highres(self.model, tensor, self.policy, trimap)
-            bad = int((~torch.isfinite(alpha)).sum())
+        refinement = self.refinement if refinement is None else refinement
+        alpha = refine_and_predict(self.model, tensor, trimap, refinement, self.policy)
+        bad = int((~torch.isfinite(alpha)).sum())
         if bad:
             raise NonFiniteAlphaError(
                 f"the model's alpha has {bad} non-finite (NaN or infinite) values of "
@@ -162,6 +180,14 @@ class MattingPredictor:
                 "for this image"
             )
         return alpha[0, 0].clamp(0.0, 1.0).float().cpu().numpy()
+
+    def refine(self, image: np.ndarray, trimap: np.ndarray, **options) -> np.ndarray:
+        """Alpha of ``image`` from a copy of the model first refined on it with ``trimap``; the
+        predictor's own model is unchanged. ``options`` replace fields of ``self.refinement``
+        (:class:`~alphafree_d2.inference.refine.RefinementPolicy`), e.g.
+        ``predictor.refine(image, trimap, steps=50, lr=1e-4, losses={"known": 1, "ddc": 10})``.
+        """
+        return self(image, trimap, refinement=dataclasses.replace(self.refinement, **options))
 
     def _check_trimap(self, trimap, size):
         if not self.trimap_input:

@@ -304,16 +304,37 @@ class ViTMatte(nn.Module):
                 f"training images of one batch must share one size (use a fixed-size crop), "
                 f"got {sorted(sizes)}"
             )
-        images = torch.stack(images).float()
-        trimap = torch.stack(trimaps)
-        x = self._preprocess_batch(images, trimap)
-        h, w = images.shape[-2:]
-        alpha = self.decode(self.encode(x), x)[:, :, :h, :w]
-        rgb = images if self.input_format == "RGB" else images.flip(1)
         gt_alpha = None
         if "alpha" in batched_inputs[0]:
             gt_alpha = torch.stack([x["alpha"] for x in batched_inputs]).to(self.device)
-        return self.criterion(alpha, rgb / 255.0, trimap, gt_alpha)
+        return self.losses(torch.stack(images).float(), torch.stack(trimaps), gt_alpha)
+
+    def losses(
+        self,
+        images: torch.Tensor,
+        trimaps: torch.Tensor,
+        gt_alpha: Optional[torch.Tensor] = None,
+        criterion: Optional[nn.Module] = None,
+    ) -> Dict[str, torch.Tensor]:
+        """The training losses of one batch: the raw prediction (known regions not copied in)
+        scored by ``criterion`` (default: the model's own).
+
+        Args:
+            images: (B, 3, H, W) float, 0-255, ``input_format`` order, on the model's device.
+            trimaps: (B, 1, H, W) float in {0, 0.5, 1}: the label (and, trimap-guided, the input).
+            gt_alpha: (B, 1, H, W) in [0, 1], for losses that need ground truth only.
+            criterion: a :class:`~alphafree_d2.modeling.losses.MattingCriterion`-like module
+                ``(alpha, rgb in [0, 1], trimap, gt_alpha) -> {name: loss}``.
+
+        Returns:
+            {"loss_<name>": scalar} as the criterion returns it.
+        """
+        x = self._preprocess_batch(images, trimaps)
+        h, w = images.shape[-2:]
+        alpha = self.decode(self.encode(x), x)[:, :, :h, :w]
+        rgb = images if self.input_format == "RGB" else images.flip(1)
+        criterion = self.criterion if criterion is None else criterion
+        return criterion(alpha, rgb / 255.0, trimaps, gt_alpha)
 
     def inference(self, images, batched_inputs, trimaps=None):
         # Different sizes are padded to one batch, then each prediction is cropped back.
