@@ -13,7 +13,8 @@ Routes::
     GET  /api/info                          {"models": [{name, description, device,
                                             trimap_input}], "examples": [{name, trimap}],
                                             "max_upload_bytes", "max_pixels", "reference",
-                                            "auto_trimap": {low, high, band}}
+                                            "auto_trimap": {low, high, band},
+                                            "refine": {models, steps, max_steps}}
     GET  /api/examples/{name}               an example photo as PNG
 
     POST /api/photos?filename=F             body: a photo file; or
@@ -33,7 +34,8 @@ Routes::
     POST /api/photos/{ID}/auto-trimap?filename=F&band=10
                                             body: a mask file (foreground >= 50 %) -> its trimap
 
-    POST /api/predict?photo=ID[&reference=1]  body: the trimap file (needed when a model is
+    POST /api/predict?photo=ID[&reference=1][&refine_steps=N]
+                                            body: the trimap file (needed when a model is
                                             trimap-guided or reference=1; empty: the
                                             example's own trimap, or none)
     POST /api/predict?example=NAME[&...]    the same for an example photo
@@ -50,7 +52,10 @@ Routes::
                                             Content-Disposition: attachment
 
 Options of a prediction are query parameters (:class:`~.service.PredictOptions`): ``reference=1``
-adds a column of closed-form matting (pymatting) with the same trimap, timed.
+adds a column of closed-form matting (pymatting) with the same trimap, timed; ``refine_steps=N``
+(0 to ``MAX_REFINE_STEPS``) fine-tunes a copy of each trimap-guided model on the photo with its
+trimap for N steps before it predicts (:mod:`alphafree_d2.inference.refine`; the column's
+``note`` says so; ``/api/info``'s ``refine`` lists the models that can).
 
 Every model sees the same upright RGB image; alpha comes from its predictor (for
 :class:`~alphafree_d2.inference.MattingPredictor`, the high-resolution policy of
@@ -104,6 +109,12 @@ logger = logging.getLogger(__name__)
 STATIC_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "static")
 _PHOTO_HINT = "Upload a JPEG, PNG, WebP, BMP or TIFF photo."
 _MAX_BAND = 1000  # px
+
+
+# Per-photo refinement on the page: the step count offered, and the most a request may ask for
+# (200 steps of 2 crops of 256 px took about 37 s per photo on 2 CPU cores: docs/refinement.md).
+DEFAULT_REFINE_STEPS = 200
+MAX_REFINE_STEPS = 1000
 
 
 def _flag(query, name) -> bool:
@@ -242,6 +253,11 @@ def create_app(
                 "max_pixels": cap(),
                 "reference": REFERENCE_NAME,
                 "auto_trimap": {"low": low, "high": high, "band": DEFAULT_BAND},
+                "refine": {
+                    "models": [m.name for m in service.models if m.can_refine],
+                    "steps": DEFAULT_REFINE_STEPS,
+                    "max_steps": MAX_REFINE_STEPS,
+                },
             }
         )
 
@@ -351,7 +367,10 @@ def create_app(
     @_json_errors
     async def predict(request):
         query = request.query_params
-        options = PredictOptions(reference=_flag(query, "reference"))
+        options = PredictOptions(
+            reference=_flag(query, "reference"),
+            refine_steps=_number(query, "refine_steps", 0, 0, MAX_REFINE_STEPS, integer=True),
+        )
         with service.queue.admitted("this prediction"):
             photo_id, photo = await upload_photo(request)
             trimap = photo.trimap

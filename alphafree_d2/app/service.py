@@ -74,6 +74,12 @@ class DemoModel:
         if self.trimap_input is None:
             self.trimap_input = bool(getattr(self.predictor, "trimap_input", False))
 
+    @property
+    def can_refine(self) -> bool:
+        """Whether per-photo refinement applies: a trimap-guided model whose predictor has a
+        ``refine(image, trimap, steps=N)`` method."""
+        return self.trimap_input and callable(getattr(self.predictor, "refine", None))
+
 
 @dataclass(frozen=True)
 class PredictOptions:
@@ -81,9 +87,14 @@ class PredictOptions:
 
     Attributes:
         reference: also run closed-form matting with the same trimap (a column of its own).
+        refine_steps: > 0: each trimap-guided model is first fine-tuned on the photo with its
+            trimap for this many steps (its predictor's ``refine``, e.g.
+            :meth:`~alphafree_d2.inference.MattingPredictor.refine`; the loaded model itself is
+            unchanged); automatic models are run as usual.
     """
 
     reference: bool = False
+    refine_steps: int = 0
 
 
 @dataclass
@@ -309,19 +320,31 @@ class MattingService:
                 return index
         raise PageError(404, f"no model named {name!r}")
 
-    def _alpha(self, index, photo, trimap, should_stop):
-        """(alpha, seconds) of model ``index`` on the photo; raises PageError(500) with the
-        model named when it fails or returns an alpha that cannot be shown."""
+    def _alpha(self, index, photo, trimap, should_stop, refine_steps=0):
+        """(alpha, seconds) of model ``index`` on the photo (a trimap-guided one refined on it
+        first when ``refine_steps`` > 0); raises PageError(500) with the model named when it
+        fails or returns an alpha that cannot be shown, PageError(400) when it cannot be
+        refined."""
         model = self.models[index]
         if not model.trimap_input and index in photo.alphas:
             return photo.alphas[index]
+        refine = bool(refine_steps) and model.trimap_input
+        if refine and not model.can_refine:
+            raise PageError(
+                400,
+                f"model {model.name} cannot be refined on a photo (its predictor has no refine)",
+            )
         with self._model_locks[index]:  # one inference at a time per model
             if should_stop():
                 raise ClientGone()
             start = time.perf_counter()
             try:
-                args = (photo.image, trimap) if model.trimap_input else (photo.image,)
-                alpha = np.asarray(model.predictor(*args), dtype=np.float32)
+                if refine:
+                    alpha = model.predictor.refine(photo.image, trimap, steps=refine_steps)
+                else:
+                    args = (photo.image, trimap) if model.trimap_input else (photo.image,)
+                    alpha = model.predictor(*args)
+                alpha = np.asarray(alpha, dtype=np.float32)
             except NonFiniteAlphaError as e:  # an expected refusal: one line, no traceback
                 logger.error("model %s on %s: %s", model.name, photo.name, e)
                 raise PageError(500, f"model {model.name} on {photo.name}: {e}") from e
@@ -394,7 +417,9 @@ class MattingService:
         for index, model in enumerate(self.models):
             kind = "trimap" if model.trimap_input else "automatic"
             try:
-                alpha, seconds = self._alpha(index, photo, trimap, should_stop)
+                alpha, seconds = self._alpha(
+                    index, photo, trimap, should_stop, options.refine_steps
+                )
             except PageError as e:
                 entries.append({"name": model.name, "kind": kind, "error": str(e)})
                 alphas.append(None)
@@ -403,6 +428,8 @@ class MattingService:
                 files, photo, alpha, model.name, str(index), several, should_stop
             )
             entry.update(kind=kind, seconds={"alpha": round(seconds, 3), **entry["seconds"]})
+            if options.refine_steps and model.trimap_input:
+                entry["note"] = f"refined on this photo: {options.refine_steps} steps"
             entries.append(entry)
             alphas.append(alpha)
         if options.reference:

@@ -44,6 +44,7 @@ from .highres import (
 )
 
 __all__ = [
+    "DEFAULT_LOSSES",
     "REGIONS",
     "RefinementPolicy",
     "refinement_criterion",
@@ -70,7 +71,7 @@ class RefinementPolicy:
         losses: {name: weight} from :data:`~alphafree_d2.modeling.losses.LOSSES` (e.g.
             ``{"known": 1, "ddc": 10}``, ``{"known": 1}``, ``{"known": 1, "dc": 10}``), with the
             kernel size, region, padding and backend of the model's criterion; None: the model's
-            criterion itself (its config's losses).
+            criterion itself (its config's losses), or :data:`DEFAULT_LOSSES` when it has none.
         region: "crops" or "whole".
         crop_size: side in pixels of the crops ("crops"); smaller photos are used whole.
         batch_size: crops per step ("crops").
@@ -114,18 +115,20 @@ class RefinementPolicy:
                 )
 
 
+# The paper's loss (Eq. 11: L_known + 10 L_DDC), for models whose config has no MattingCriterion.
+DEFAULT_LOSSES = {"known": 1.0, "ddc": 10.0}
+
+
 def refinement_criterion(model: nn.Module, losses: Optional[Mapping[str, float]] = None):
-    """The criterion a refinement trains with: the model's own when ``losses`` is None, else a
-    :class:`MattingCriterion` of ``losses`` with the model criterion's kernel size, region,
-    padding and backend (the defaults when the model has no MattingCriterion)."""
+    """The criterion a refinement trains with: the model's own when ``losses`` is None and it
+    is a :class:`MattingCriterion`, else a MattingCriterion of ``losses`` (default
+    :data:`DEFAULT_LOSSES`) with the model criterion's kernel size, region, padding and backend
+    (the defaults when the model has no MattingCriterion)."""
     own = getattr(model, "criterion", None)
     if losses is None:
-        if not isinstance(own, MattingCriterion):
-            raise ValueError(
-                f"the model's criterion is {type(own).__name__}, not a MattingCriterion: pass "
-                f"the refinement losses, e.g. {{'known': 1, 'ddc': 10}}"
-            )
-        return own
+        if isinstance(own, MattingCriterion):
+            return own
+        losses = DEFAULT_LOSSES
     if not isinstance(own, MattingCriterion):
         return MattingCriterion(dict(losses))
     return MattingCriterion(

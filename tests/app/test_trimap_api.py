@@ -6,6 +6,7 @@ reference column."""
 import cv2
 import numpy as np
 import pytest
+import torch
 
 pytest.importorskip("starlette", reason="the demo extra is not installed: pip install -e .[demo]")
 pytest.importorskip("httpx", reason="starlette's TestClient needs httpx: pip install -e .[test]")
@@ -356,3 +357,53 @@ def test_example_objects_and_plain_loaders_both_work(trimap_predictor):
         info = client.get("/api/info").json()["examples"]
         assert info == [{"name": "plain", "trimap": False}, {"name": "with", "trimap": True}]
         assert client.post("/api/predict", params={"example": "with"}).status_code == 200
+
+
+def test_refine_on_this_photo(mixed, trimap_predictor):
+    """refine_steps=N: the trimap-guided model is fine-tuned on the photo before it predicts
+    (the predictor's refine, same seed: the same alpha), the automatic one runs as usual, the
+    loaded model is unchanged, and /api/info offers it."""
+    info = mixed.get("/api/info").json()
+    assert info["refine"]["models"] == ["T"]
+    assert 0 < info["refine"]["steps"] <= info["refine"]["max_steps"]
+    image, trimap = random_image(*SIZE, seed=5), stroked_trimap()
+    photo = open_photo(mixed, image)
+    before = {k: v.clone() for k, v in trimap_predictor.model.state_dict().items()}
+
+    plain = predict(mixed, photo["photo"], trimap)
+    refined = predict(mixed, photo["photo"], trimap, refine_steps=3)
+    assert plain.status_code == refined.status_code == 200, refined.text
+    plain_t, plain_a = plain.json()["models"]
+    refined_t, refined_a = refined.json()["models"]
+    assert refined_t["note"] == "refined on this photo: 3 steps" and "note" not in plain_t
+    assert "note" not in refined_a
+    page_alpha = decode(mixed.get(refined_t["alpha"]).content)
+    expected = alpha_to_png(trimap_predictor.refine(image, trimap, steps=3))
+    assert np.array_equal(page_alpha, expected)
+    assert not np.array_equal(page_alpha, decode(mixed.get(plain_t["alpha"]).content))
+    assert np.array_equal(
+        decode(mixed.get(refined_a["alpha"]).content), decode(mixed.get(plain_a["alpha"]).content)
+    )
+    for key, value in trimap_predictor.model.state_dict().items():
+        assert torch.equal(value, before[key]), key
+
+
+@pytest.mark.parametrize("value", ["-1", "1.5", "abc", "1001"])
+def test_refine_steps_out_of_range_are_refused(mixed, value):
+    photo = open_photo(mixed, random_image(*SIZE, seed=6))
+    response = predict(mixed, photo["photo"], stroked_trimap(), refine_steps=value)
+    assert response.status_code == 400
+    assert f"refine_steps={value!r}: expected a whole number from 0 to 1000" in response.text
+
+
+def test_a_predictor_without_refine_says_so():
+    def guided(image, trimap):
+        return np.full(trimap.shape, 0.5, np.float32)
+
+    app = create_app([DemoModel("G", guided, trimap_input=True)], builtin_examples())
+    with page_client(app) as client:
+        assert client.get("/api/info").json()["refine"]["models"] == []
+        photo = open_photo(client, random_image(*SIZE, seed=7))
+        response = predict(client, photo["photo"], stroked_trimap(), refine_steps=5)
+        assert response.status_code == 500
+        assert "model G cannot be refined on a photo" in response.json()["error"]

@@ -234,6 +234,31 @@ def test_an_example_brings_its_trimap(page, files):
     assert (alpha[trimap == 255] == 255).all() and (alpha[trimap == 0] == 0).all()
 
 
+def test_refine_on_this_photo(page, files):
+    """The switch sends refine_steps with the painted trimap; the trimap-guided model's column
+    says it was refined and keeps the trimap's known regions; the automatic one is not refined."""
+    from selenium.webdriver.common.by import By
+
+    driver = page.driver
+    button = driver.find_element(By.CSS_SELECTOR, '#examples button[data-example="shell.png"]')
+    act(driver, button.click, "ready")
+    assert by_testid(driver, "refine").is_displayed()
+    steps = by_testid(driver, "refine-steps")
+    assert int(steps.get_attribute("value")) > 0  # the page offers the server's default
+    steps.clear()
+    steps.send_keys("2")
+    by_testid(driver, "refine").click()
+    try:
+        act(driver, by_testid(driver, "run").click, "done")
+        results = driver.find_element(By.ID, "results").text
+        assert results.count("refined on this photo: 2 steps") == 1, results
+        alpha = decode(fetch(by_testid(driver, "alpha-image").get_attribute("src")))
+        trimap = files["shell_trimap"]
+        assert (alpha[trimap == 255] == 255).all() and (alpha[trimap == 0] == 0).all()
+    finally:
+        by_testid(driver, "refine").click()  # off again for the other tests
+
+
 def test_auto_trimaps_from_the_automatic_model_and_from_a_mask(page, files, tiny_predictors):
     from selenium.webdriver.common.by import By
 

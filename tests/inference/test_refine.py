@@ -2,7 +2,6 @@
 photo, leaves the original model untouched, is deterministic for a seed, bounds what a step
 sees, and `tools/predict.py --refine-steps 0` is today's prediction."""
 
-import importlib.util
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -10,7 +9,6 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from tiny_matting import TINY_CONFIG, randomise
 
 from detectron2.config import LazyConfig, instantiate
 
@@ -25,6 +23,7 @@ from alphafree_d2.inference.refine import (
     refinement_criterion,
 )
 from alphafree_d2.modeling.meta_arch import ViTMatte
+from alphafree_d2.utils.testing import TINY_CONFIG, load_script, randomise
 
 ROOT = Path(__file__).resolve().parents[2]
 # The tiny model, trimap-guided, with the paper's criterion (K = 5 and the plain torch backend to
@@ -182,17 +181,12 @@ def test_bad_settings_fail_clearly(guided, tiny):
     assert (criterion.kernel_size, criterion.backend) == (5, "torch")
     assert criterion.losses == {"known": 1.0, "dc": 10.0}
     assert refinement_criterion(guided.model) is guided.model.criterion
-
-
-def load_tool(name):
-    spec = importlib.util.spec_from_file_location(f"tool_{name}", ROOT / "tools" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    # A model without a MattingCriterion (an inference-only config) gets the paper's loss.
+    assert refinement_criterion(torch.nn.Module()).losses == {"known": 1.0, "ddc": 10.0}
 
 
 def test_predict_tool_refine_steps(guided, tmp_path, capsys):
-    predict = load_tool("predict")
+    predict = load_script("tools/predict.py")
     image, trimap = photo()
     for folder, array in (("photos", image[:, :, ::-1]), ("trimaps", trimap)):
         (tmp_path / folder).mkdir()

@@ -72,6 +72,11 @@ async function loadInfo() {
   }
   painting = info.models.some((m) => m.trimap_input);
   document.body.dataset.mode = painting ? "painting" : "automatic";
+  if (info.refine && info.refine.models.length) {
+    $("refine-controls").hidden = false;
+    $("refine-steps").value = info.refine.steps;
+    $("refine-steps").max = info.refine.max_steps;
+  }
   for (const model of info.models) {
     const item = el("li");
     item.append(el("b", "", model.name), `: ${model.description}`);
@@ -236,6 +241,7 @@ async function downloadTrimap() {
 async function runPainted() {
   if (!photo) return;
   const params = new URLSearchParams({ photo: photo.photo, filename: "trimap.png", reference: $("reference").checked ? "1" : "0" });
+  if (!$("refine-controls").hidden && $("refine").checked) params.set("refine_steps", $("refine-steps").value);
   await predict(`/api/predict?${params}`, await painter.toPng(), photo.name);
 }
 
