@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """alphafree_d2: train image-matting models on trimaps only, inside detectron2.
 
-detectron2 itself is not on PyPI; ``tools/setup_env.sh`` installs it (see README "Install").
+detectron2 itself is not on PyPI; ``tools/setup_env.sh`` installs it (see docs/install.md).
 """
 
 from setuptools import find_packages, setup
