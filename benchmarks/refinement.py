@@ -8,9 +8,9 @@ the largest of ``--steps``, predicting at each of ``--steps`` on the way (a cons
 then rewrites the report from everything cached under ``--output``:
 
     python -m benchmarks.refinement --real-dir ../shared/data/alphamatting-dev \\
-        --checkpoint output/demo_ddc_trimap/model_final.pth --lr 1e-4 --steps 10 50 200
-    python -m benchmarks.refinement ... --lr 1e-4 --steps 10 50 200 --losses known=1  # ablation
-    python -m benchmarks.refinement ... --region whole --lr 1e-4 --steps 10 50
+        --checkpoint output/demo_ddc_trimap/model_final.pth --lr 3e-4 --steps 10 50 200
+    python -m benchmarks.refinement ... --lr 1e-3 --steps 10 50 200 --losses known=1  # ablation
+    python -m benchmarks.refinement ... --region whole --lr 1e-3 --steps 10 50
     python -m benchmarks.refinement ... --cf-prior 0.1     # closed-form with the model's alpha
     python -m benchmarks.refinement ... --report-only
 
@@ -338,7 +338,7 @@ def get_parser():
     parser.add_argument("--limit", type=int, help="only the first N photos (by id)")
     parser.add_argument("--output", default="output/refinement")
     parser.add_argument("--region", choices=REGIONS, default="crops")
-    parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--lr", type=float, default=RefinementPolicy.lr)
     parser.add_argument("--losses", help="NAME=W[,NAME=W] (default: the config's criterion)")
     parser.add_argument("--crop-size", type=int, default=RefinementPolicy.crop_size)
     parser.add_argument("--batch-size", type=int, default=RefinementPolicy.batch_size)

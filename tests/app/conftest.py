@@ -17,13 +17,9 @@ import torch
 from detectron2.config import LazyConfig, instantiate
 
 from alphafree_d2.checkpoint.matting_checkpointer import MattingCheckpointer
-from alphafree_d2.utils.testing import TINY_CONFIG, randomise
+from alphafree_d2.utils.testing import TINY_CONFIG, randomise, tiny_config
 
-TINY_TRIMAP_CONFIG = (
-    TINY_CONFIG.replace("in_chans=3,", "in_chans=4,")
-    .replace("in_channels=32, conv_channels", "in_channels=32, image_channels=4, conv_channels")
-    .replace("size_divisibility=32,", "size_divisibility=32,\n        trimap_input=True,")
-)
+TINY_TRIMAP_CONFIG = tiny_config(in_chans=4)
 # Chromium resolves every *.test name to this machine: pages of "another site" for the tests of
 # DNS rebinding and cross-site requests.
 BROWSER_HOST_RULES = "MAP *.test 127.0.0.1"

@@ -23,15 +23,13 @@ from alphafree_d2.inference.refine import (
     refinement_criterion,
 )
 from alphafree_d2.modeling.meta_arch import ViTMatte
-from alphafree_d2.utils.testing import TINY_CONFIG, load_script, randomise
+from alphafree_d2.utils.testing import load_script, randomise, tiny_config
 
 ROOT = Path(__file__).resolve().parents[2]
 # The tiny model, trimap-guided, with the paper's criterion (K = 5 and the plain torch backend to
 # stay small and compile nothing).
 REFINE_CONFIG = (
-    TINY_CONFIG.replace("in_chans=3,", "in_chans=4,")
-    .replace("in_channels=32, conv_channels", "in_channels=32, image_channels=4, conv_channels")
-    .replace("size_divisibility=32,", "size_divisibility=32,\n        trimap_input=True,")
+    tiny_config(in_chans=4)
     .replace(
         "criterion=L(nn.Identity)(),",
         "criterion=L(MattingCriterion)(losses={'known': 1.0, 'ddc': 10.0}, kernel_size=5, "

@@ -22,14 +22,10 @@ from alphafree_d2.inference.export import (
 )
 from alphafree_d2.inference.highres import HighResolutionPolicy, predict_alpha_highres
 from alphafree_d2.inference.predictor import MattingPredictor
-from alphafree_d2.utils.testing import TINY_CONFIG, load_script, random_image, randomise
+from alphafree_d2.utils.testing import load_script, random_image, randomise, tiny_config
 
 ROOT = Path(__file__).resolve().parents[2]
-TRIMAP_CONFIG = (
-    TINY_CONFIG.replace("in_chans=3,", "in_chans=4,")
-    .replace("in_channels=32, conv_channels", "in_channels=32, image_channels=4, conv_channels")
-    .replace("size_divisibility=32,", "size_divisibility=32,\n        trimap_input=True,")
-)
+TRIMAP_CONFIG = tiny_config(in_chans=4)
 
 
 def load_tool(name):
