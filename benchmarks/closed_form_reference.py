@@ -7,19 +7,15 @@ at full size and under the page's default budget (downscaled above it), best of 
 Prints the unknown pixels, both times and their ratio; wall times grow with the machine's load
 (printed). Nothing is asserted.
 
-    python benchmarks/closed_form_reference.py [--bands 8 24 48 96] [--repeat 2]
+    python -m benchmarks.closed_form_reference [--bands 8 24 48 96] [--repeat 2]
 """
 
 import argparse
 import os
-import sys
 import time
 
 import cv2
 import numpy as np
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, REPO)
 
 
 def _trimap(size, band):
