@@ -400,7 +400,8 @@ def alpha_to_png(alpha: np.ndarray, sixteen_bit: bool = False) -> np.ndarray:
 
 class _InterruptFlag:
     """Records SIGINT (Ctrl+C) while installed, and raises KeyboardInterrupt as Python does;
-    ``set`` stays True even when compiled code swallows that exception."""
+    ``set`` stays True even when compiled code swallows that exception. A process that ignores
+    SIGINT (started in the background by a shell, or under ``nohup``) keeps ignoring it."""
 
     def __init__(self):
         self.set = False
@@ -411,7 +412,10 @@ class _InterruptFlag:
         raise KeyboardInterrupt
 
     def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is not signal.SIG_IGN
+        ):
             self._previous = signal.signal(signal.SIGINT, self._handler)
         return self
 

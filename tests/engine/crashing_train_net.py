@@ -63,6 +63,9 @@ def main():
     train_net = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(train_net)
     if mode == "sigint-in-save":
+        # Ctrl+C as in a terminal: a test run started in the background by a shell would
+        # otherwise hand this process SIGINT ignored.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         interrupt_the_first_save()
     else:
         build_hooks = train_net.build_hooks

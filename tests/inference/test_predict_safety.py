@@ -181,12 +181,26 @@ class _InterruptedSolver:
         return np.full(image.shape[:2], 0.5, np.float32)
 
 
-def test_ctrl_c_stops_the_batch(tmp_path):
+def _batch_of_three(tmp_path):
     photos = _photos(tmp_path / "photos", ("a.png", "b.png", "c.png"))
     files, _ = batch.collect_inputs([str(photos)])
     jobs, _ = batch.plan_jobs(files, str(tmp_path / "out"), with_composite=False)
+    return jobs
+
+
+@pytest.fixture
+def sigint_handler():
+    """Sets the SIGINT handler for the test (a test run started in the background by a shell
+    inherits SIGINT ignored) and restores the one before."""
+    previous = signal.getsignal(signal.SIGINT)
+    yield lambda handler: signal.signal(signal.SIGINT, handler)
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_ctrl_c_stops_the_batch(tmp_path, sigint_handler):
+    sigint_handler(signal.default_int_handler)  # as in a terminal
     solver = _InterruptedSolver()
-    result = batch.run_jobs(solver, jobs, progress=False)
+    result = batch.run_jobs(solver, _batch_of_three(tmp_path), progress=False)
     assert result.interrupted and result.written == 1 and not result.problems
     assert solver.calls == 2  # c.png was not started
     written = sorted(str(p.relative_to(tmp_path / "out")) for p in (tmp_path / "out").rglob("*"))
@@ -194,7 +208,18 @@ def test_ctrl_c_stops_the_batch(tmp_path):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handler restored
 
 
-def test_ctrl_c_in_the_tool_exits_130(tiny, tmp_path, capsys, monkeypatch):
+def test_a_batch_that_ignores_ctrl_c_keeps_ignoring_it(tmp_path, sigint_handler):
+    """Started under nohup or in the background (SIGINT ignored), the batch is not stopped by
+    SIGINT and does not install a handler of its own."""
+    sigint_handler(signal.SIG_IGN)
+    solver = _InterruptedSolver()
+    result = batch.run_jobs(solver, _batch_of_three(tmp_path), progress=False)
+    assert not result.interrupted and result.written == 3 and not result.problems
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+
+
+def test_ctrl_c_in_the_tool_exits_130(tiny, tmp_path, capsys, monkeypatch, sigint_handler):
+    sigint_handler(signal.default_int_handler)  # as in a terminal
     photos = _photos(tmp_path / "photos", ("a.png", "b.png", "c.png"))
     monkeypatch.setattr(predict, "MattingPredictor", lambda *a, **k: _Automatic())
     out = tmp_path / "out"
