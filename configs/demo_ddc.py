@@ -27,7 +27,7 @@ optimizer.lr = 1e-3
 dataloader.train.dataset.names = "demo_train"
 dataloader.train.mapper.augmentations.crop_size = 192
 # Crops centred on the unknown band (as the paper configs): measured better than uniform crops on
-# demo_val at this scale, equal within seeds on real photos (README, "Crop policy").
+# demo_val at this scale, equal within seeds on real photos (docs/results.md, "Crop policy").
 dataloader.train.mapper.augmentations.crop_policy = "unknown_centred"
 dataloader.train.total_batch_size = 8
 dataloader.train.num_workers = 2

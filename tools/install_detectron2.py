@@ -2,7 +2,7 @@
 """Install detectron2 into the running Python environment, by the first route that works.
 
 detectron2 is not published on PyPI under its own name. Routes, in order
-(facts behind them: see README "Install"):
+(facts behind them: see docs/install.md):
 
 1. ``keep``:   a detectron2 that already imports and is recent enough
                (``get_default_optimizer_params`` takes ``lr_factor_func``).

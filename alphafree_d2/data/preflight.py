@@ -21,7 +21,7 @@ What is checked, per record (``file_name``, ``trimap_file_name``, ``alpha_file_n
 
 Errors are collected over the whole set and raised together (:class:`DatasetCheckError`), each
 kind with the first few files and a count. The cost is dominated by decoding the trimaps; the
-README ("Data") gives the time for an AM-2K-sized set.
+docs/data.md gives the time for an AM-2K-sized set.
 """
 
 import logging

@@ -4,7 +4,7 @@ With several processes, detectron2's worker returns with its GLOO/NCCL process g
 alive, and the worker process then shuts its interpreter down. On a loaded machine torch's
 runtime sometimes aborts during that shutdown ("terminate called without an active exception",
 SIGABRT, after the job had finished and both processes had destroyed their groups; how often:
-README "Engineering notes"), and ``launch`` then reports the finished job as failed. Here each spawned worker, once its function has returned, waits for the others, destroys
+docs/engineering.md), and ``launch`` then reports the finished job as failed. Here each spawned worker, once its function has returned, waits for the others, destroys
 its process groups, flushes its logs and streams, and leaves with exit status 0 without running
 the interpreter's teardown. A single process (``num_gpus_per_machine=1`` on one machine) runs the
 function in place, untouched, as in detectron2.

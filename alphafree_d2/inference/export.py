@@ -24,7 +24,7 @@ callers must downscale large images themselves (see :mod:`alphafree_d2.inference
 Notes: exports are checked at sizes other than the export size by :func:`compare_torchscript` /
 :func:`compare_onnx`; the trace's TracerWarnings (Python values computed from sizes, e.g. the
 trimap shape check) are logged at INFO level. ``torch.jit.trace``/``torch.jit.save`` may
-print FutureWarnings (TorchScript is deprecated but still supported; README "Engineering notes").
+print FutureWarnings (TorchScript is deprecated but still supported; docs/engineering.md).
 A trace records the device it ran on: export on the device the TorchScript file will run on.
 """
 
@@ -155,8 +155,8 @@ def export_onnx(
 
     Args:
         exporter: "dynamo" (``torch.onnx.export(dynamo=True)``, torch.export-based, torch's
-            default exporter; much slower to export than the trace-based one, README
-            "Engineering notes") or "torchscript" (the legacy trace-based exporter,
+            default exporter; much slower to export than the trace-based one,
+            docs/engineering.md) or "torchscript" (the legacy trace-based exporter,
             ``dynamo=False``; deprecated).
     """
     if opset < 17:

@@ -11,7 +11,7 @@ translate to ONNX:
 - ``get_rel_pos``: ``int(2 * max(q, k) - 1)`` and ``if rel_pos.shape[0] != max_rel_dist`` freeze
   the resized table length of the global-attention blocks (its size follows the token grid),
   and the coordinate scale ``max(k / q, 1.0)`` is a symbolic float that the ONNX exporter
-  cannot translate (``aten.mul.Scalar`` with a SymFloat; README, "Inference and deployment");
+  cannot translate (``aten.mul.Scalar`` with a SymFloat);
 - ``get_abs_pos``: ``if size != h or size != w`` around the position-embedding resize.
 
 The replacements below do the same arithmetic without branching on sizes: padding by zero, the

@@ -38,7 +38,7 @@ table gets reference rows computed in the same run with classical trimap-based m
 same images and trimaps (pymatting's closed-form and KNN matting, ``benchmarks/closed_form.py``);
 the figures then show image | trimap | closed-form | policies | ground truth.
 
-Default budget (2 CPU cores shared with others; measured, see the README): the demo model with a
+Default budget (2 CPU cores shared with others; measured, see docs/results.md): the demo model with a
 thinner decoder (``--decoder thin``: conv stream 8/16/32, fusion 32/16/8/8 channels instead of
 16/32/64 and 64/32/16/16; the ViT is the demo's, 4 blocks of width 96), 128 x 128 crops, batch 4,
 random scale in [0.5, 1] (instead of [0.5, 2]: at 128 px crops of 256-384 px images, the wider
