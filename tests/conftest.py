@@ -8,10 +8,29 @@ os.environ.setdefault("DETECTRON2_DATASETS", tempfile.mkdtemp(prefix="alphafree_
 # Triton decides at import whether its kernels run compiled (CUDA) or in its interpreter (CPU
 # tensors): without CUDA, run them interpreted so that tests/modeling/test_neighbour_kernels.py
 # checks the Triton kernels on CPU. Set before anything imports triton (detectron2 does).
+import pytest  # noqa: E402
 import torch  # noqa: E402
 
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
+
+
+# Folders of tiny-model tests: their tensors gain nothing from intra-op threads, and on a CPU
+# shared with other processes threads waiting for each other made them up to 20x slower.
+ONE_THREAD_FOLDERS = ("app", "hf", "inference")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread(request):
+    """One torch thread for the modules of ONE_THREAD_FOLDERS, restored after each module, so
+    tests elsewhere keep torch's default."""
+    if request.path.parent.name not in ONE_THREAD_FOLDERS:
+        yield
+        return
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def pytest_configure(config):
@@ -24,8 +43,6 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    import pytest
-
     if torch.cuda.is_available():
         return
     skip = pytest.mark.skip(reason="needs a CUDA device")

@@ -46,6 +46,8 @@ __all__ = [
     "tiny_config",
     "randomise",
     "random_image",
+    "write_image",
+    "load_script",
 ]
 
 
@@ -305,6 +307,17 @@ def random_image(h, w, channels=3, seed=0, dtype=np.uint8):
     top = np.iinfo(dtype).max
     shape = (h, w) if channels == 1 else (h, w, channels)
     return rng.integers(0, top + 1, size=shape, dtype=dtype)
+
+
+def write_image(path, array):
+    """Write ``array`` (uint8/uint16, (H, W) or (H, W, C) in OpenCV's BGR order) to ``path`` (a
+    pathlib.Path) with OpenCV, creating its folder; returns ``path``."""
+    import cv2
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not cv2.imwrite(str(path), array):
+        raise OSError(f"cv2.imwrite could not write {path}")
+    return path
 
 
 def load_script(relative_path):

@@ -99,15 +99,6 @@ def trimap_predictor(tiny_trimap):
     return MattingPredictor(cfg, tiny_trimap.checkpoint, device="cpu")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """As in tests/inference: tiny tensors gain nothing from intra-op threads on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture
 def app_log(caplog):
     """caplog, also receiving the package's records when detectron2's setup_logger (run by the

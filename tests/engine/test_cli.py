@@ -19,10 +19,6 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIG = str(ROOT / "configs/demo_ddc.py")
 
 
-def load_tool(name):
-    return load_script(f"tools/{name}.py")
-
-
 def toy_parser():
     p = argparse.ArgumentParser()
     p.add_argument("--config-file")
@@ -124,21 +120,21 @@ def test_missing_config_file_is_a_config_error(tmp_path):
 
 
 def test_every_tool_takes_options_after_overrides():
-    predict = load_tool("predict")
+    predict = load_script("tools/predict.py")
     args = parse_args(predict.get_parser(), [
         "--config-file", CONFIG, "--input", "p.jpg", "--output", "out",
         "train.init_checkpoint=m.pth", "--composite", "white", "--16bit"])  # fmt: skip
     assert args.opts == ["train.init_checkpoint=m.pth"] and args.sixteen_bit
     assert args.composite == "white" and args.input == ["p.jpg"]
 
-    export = load_tool("export")
+    export = load_script("tools/export.py")
     args = parse_args(export.get_parser(), [
         "--config-file", CONFIG, "train.init_checkpoint=m.pth", "--output", "e",
         "--check-sizes", "64x96", "train.device=cpu", "--format", "onnx"])  # fmt: skip
     assert args.check_sizes == [(64, 96)] and args.format == "onnx"
     assert args.opts == ["train.init_checkpoint=m.pth", "train.device=cpu"]
 
-    demo_app = load_tool("demo_app")
+    demo_app = load_script("tools/demo_app.py")
     args = parse_args(demo_app.get_parser(), [
         "--config-file", CONFIG, "train.init_checkpoint=m.pth", "--port", "0",
         "--compare", CONFIG, "b.pth", "--max-pixels", "1e6"])  # fmt: skip

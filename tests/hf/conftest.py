@@ -92,12 +92,3 @@ def save_random_hf_vitmatte(folder, chans=4, out_stage=3, depth=3, window=4, see
     model.save_pretrained(folder)
     VitMatteImageProcessor(image_mean=[0.5] * 3, image_std=[0.5] * 3).save_pretrained(folder)
     return model
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """As in tests/inference: tiny tensors gain nothing from intra-op threads on a shared CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

@@ -27,14 +27,3 @@ def tiny(tmp_path_factory):
     return SimpleNamespace(
         config_file=str(config_file), checkpoint=str(checkpoint), cfg=cfg, model=model
     )
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """The tiny tensors here gain nothing from intra-op threads, and on a CPU shared with other
-    processes threads waiting for each other made these tests up to 20x slower. Restored after
-    each module, so tests elsewhere keep torch's default."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)

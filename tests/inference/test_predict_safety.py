@@ -16,22 +16,12 @@ import torch
 
 from alphafree_d2.inference import batch
 from alphafree_d2.inference.predictor import MattingPredictor
-from alphafree_d2.utils.testing import load_script, random_image
+from alphafree_d2.utils.testing import load_script, random_image, write_image
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def load_tool(name):
-    return load_script(f"tools/{name}.py")
-
-
-predict = load_tool("predict")
-
-
-def write(path, array):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    assert cv2.imwrite(str(path), array)
-    return path
+predict = load_script("tools/predict.py")
 
 
 def read(path):
@@ -49,7 +39,7 @@ def state(folder):
 
 
 def test_the_readme_command_with_options_after_the_override(tiny, tmp_path, capsys):
-    photo = write(tmp_path / "photos" / "p.jpg", random_image(24, 32, seed=1))
+    photo = write_image(tmp_path / "photos" / "p.jpg", random_image(24, 32, seed=1))
     out = tmp_path / "out"
     code = predict.main(["--config-file", tiny.config_file, "--input", str(photo), "--output",
                          str(out), f"train.init_checkpoint={tiny.checkpoint}", "--composite",
@@ -63,7 +53,7 @@ def test_non_ascii_checkpoint_and_output_paths(tiny, tmp_path):
     checkpoint = tmp_path / "modèles" / "modèle é.pth"
     checkpoint.parent.mkdir()
     shutil.copy(tiny.checkpoint, checkpoint)
-    photo = write(tmp_path / "phötos" / "bild ü.png", random_image(16, 20, seed=2))
+    photo = write_image(tmp_path / "phötos" / "bild ü.png", random_image(16, 20, seed=2))
     out = tmp_path / "sortie ü"
     code = predict.main([f"train.init_checkpoint={checkpoint}", "--config-file", tiny.config_file,
                          "--input", str(photo), "--output", str(out), "--no-progress"])  # fmt: skip
@@ -73,7 +63,7 @@ def test_non_ascii_checkpoint_and_output_paths(tiny, tmp_path):
 
 def _photos(folder, names=("p.png", "q.png")):
     for i, name in enumerate(names):
-        write(folder / name, random_image(12, 16, seed=i))
+        write_image(folder / name, random_image(12, 16, seed=i))
     return folder
 
 

@@ -10,32 +10,22 @@ import numpy as np
 import pytest
 
 from alphafree_d2.inference import batch
-from alphafree_d2.utils.testing import load_script, random_image
+from alphafree_d2.utils.testing import load_script, random_image, write_image
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def load_tool(name):
-    return load_script(f"tools/{name}.py")
-
-
-predict = load_tool("predict")
-
-
-def write(path, array):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    assert cv2.imwrite(str(path), array)
-    return path
+predict = load_script("tools/predict.py")
 
 
 @pytest.fixture
 def photos(tmp_path):
     """A folder with an RGB jpg, a grayscale png, an RGBA png, a 16-bit png and a broken jpg."""
     folder = tmp_path / "photos"
-    write(folder / "rgb.jpg", random_image(40, 56, seed=1))
-    write(folder / "gray.png", random_image(33, 47, channels=1, seed=2))
-    write(folder / "rgba.png", random_image(30, 20, channels=4, seed=3))
-    write(folder / "deep.png", random_image(24, 24, seed=4, dtype=np.uint16))
+    write_image(folder / "rgb.jpg", random_image(40, 56, seed=1))
+    write_image(folder / "gray.png", random_image(33, 47, channels=1, seed=2))
+    write_image(folder / "rgba.png", random_image(30, 20, channels=4, seed=3))
+    write_image(folder / "deep.png", random_image(24, 24, seed=4, dtype=np.uint16))
     (folder / "broken.jpg").write_bytes(b"\xff\xd8 this is not a jpeg")
     (folder / "notes.txt").write_text("not an image, ignored")
     return folder
@@ -122,9 +112,9 @@ def test_skip_overwrite_and_missing_outputs(tiny, photos, tmp_path, capsys):
 
 
 def test_duplicate_stems_are_not_processed(tiny, tmp_path, capsys):
-    a = write(tmp_path / "a" / "cat.jpg", random_image(20, 20, seed=5))
-    b = write(tmp_path / "b" / "cat.png", random_image(20, 20, seed=6))
-    dog = write(tmp_path / "b" / "dog.png", random_image(20, 20, seed=7))
+    a = write_image(tmp_path / "a" / "cat.jpg", random_image(20, 20, seed=5))
+    b = write_image(tmp_path / "b" / "cat.png", random_image(20, 20, seed=6))
+    dog = write_image(tmp_path / "b" / "dog.png", random_image(20, 20, seed=7))
     out = tmp_path / "out"
     # The same file named twice (as a file and through its folder) is not a clash.
     assert run(tiny, [a, tmp_path / "b", dog], out) == 1
@@ -136,8 +126,8 @@ def test_duplicate_stems_are_not_processed(tiny, tmp_path, capsys):
 
 
 def test_composite_over_an_image_and_bad_values(tiny, tmp_path, capsys):
-    photo = write(tmp_path / "in" / "p.png", random_image(24, 32, seed=8))
-    background = write(tmp_path / "beach.jpg", random_image(50, 70, seed=9))
+    photo = write_image(tmp_path / "in" / "p.png", random_image(24, 32, seed=8))
+    background = write_image(tmp_path / "beach.jpg", random_image(50, 70, seed=9))
     out = tmp_path / "out"
     assert run(tiny, [photo], out, "--composite", str(background)) == 0
     assert read(out / "composite" / "p.png").shape == (24, 32, 3)
@@ -147,7 +137,7 @@ def test_composite_over_an_image_and_bad_values(tiny, tmp_path, capsys):
 
 
 def test_missing_checkpoint_is_a_clear_error(tiny, tmp_path, capsys):
-    photo = write(tmp_path / "in" / "p.png", random_image(24, 32, seed=8))
+    photo = write_image(tmp_path / "in" / "p.png", random_image(24, 32, seed=8))
     argv = [
         "--config-file",
         tiny.config_file,
@@ -187,7 +177,7 @@ def test_interrupted_write_leaves_no_png(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_command_line(tiny, tmp_path):
-    photo = write(tmp_path / "in" / "p.jpg", random_image(20, 30, seed=10))
+    photo = write_image(tmp_path / "in" / "p.jpg", random_image(20, 30, seed=10))
     done = subprocess.run(
         [
             sys.executable,
@@ -232,7 +222,7 @@ def test_single_pixel_image_gets_its_cutout(tiny, tmp_path, capsys, caplog):
 
     from alphafree_d2.inference import foreground
 
-    photo = write(tmp_path / "in" / "dot.png", random_image(1, 1, seed=12))
+    photo = write_image(tmp_path / "in" / "dot.png", random_image(1, 1, seed=12))
     out = tmp_path / "out"
     assert run(tiny, [photo], out, "--composite", "white") == 0
     assert "1 written" in capsys.readouterr().out
@@ -272,7 +262,7 @@ def test_unwritable_output_folder_stops_before_any_image(
 
 def test_unsupported_files_in_a_folder_are_listed(tiny, tmp_path, capsys):
     folder = tmp_path / "mixed"
-    write(folder / "ok.png", random_image(16, 16, seed=13))
+    write_image(folder / "ok.png", random_image(16, 16, seed=13))
     (folder / "anim.gif").write_bytes(b"GIF89a")
     (folder / "notes.txt").write_text("not an image")
     (folder / ".hidden").write_text("system file: not listed")

@@ -22,14 +22,16 @@ from alphafree_d2.inference.export import (
 )
 from alphafree_d2.inference.highres import HighResolutionPolicy, predict_alpha_highres
 from alphafree_d2.inference.predictor import MattingPredictor
-from alphafree_d2.utils.testing import load_script, random_image, randomise, tiny_config
+from alphafree_d2.utils.testing import (
+    load_script,
+    random_image,
+    randomise,
+    tiny_config,
+    write_image,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 TRIMAP_CONFIG = tiny_config(in_chans=4)
-
-
-def load_tool(name):
-    return load_script(f"tools/{name}.py")
 
 
 @pytest.fixture(scope="module")
@@ -126,7 +128,7 @@ def test_torchscript_and_onnx_with_a_trimap_input(guided, tmp_path):
 
 @pytest.mark.slow
 def test_export_tool_writes_the_trimap_input(guided, tmp_path):
-    tool = load_tool("export")
+    tool = load_script("tools/export.py")
     out = tmp_path / "export"
     argv = ["--config-file", guided.config_file, "--output", str(out), "--format", "onnx",
             "--export-size", "96x128", "--check-sizes", "70x50",
@@ -141,20 +143,14 @@ def test_export_tool_writes_the_trimap_input(guided, tmp_path):
     assert [i.name for i in inputs] == ["image", "trimap"]
 
 
-def write(path, array):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    assert cv2.imwrite(str(path), array)
-    return path
-
-
 def test_predict_tool_with_trimaps(guided, tmp_path, capsys):
-    predict = load_tool("predict")
+    predict = load_script("tools/predict.py")
     photos, trimaps = tmp_path / "photos", tmp_path / "trimaps"
-    write(photos / "a.png", random_image(40, 56, seed=1))
-    write(photos / "b.jpg", random_image(33, 47, seed=2))
-    write(photos / "c.png", random_image(30, 30, seed=3))  # no trimap: reported
-    write(trimaps / "a.png", random_trimap(40, 56, seed=1))
-    write(trimaps / "b.png", random_trimap(33, 47, seed=2))
+    write_image(photos / "a.png", random_image(40, 56, seed=1))
+    write_image(photos / "b.jpg", random_image(33, 47, seed=2))
+    write_image(photos / "c.png", random_image(30, 30, seed=3))  # no trimap: reported
+    write_image(trimaps / "a.png", random_trimap(40, 56, seed=1))
+    write_image(trimaps / "b.png", random_trimap(33, 47, seed=2))
     base = ["--config-file", guided.config_file, "--no-progress",
             f"train.init_checkpoint={guided.checkpoint}"]  # fmt: skip
     out = tmp_path / "out"
@@ -199,20 +195,20 @@ def test_a_trimap_in_the_stored_orientation_is_turned_like_its_photo(tmp_path, o
 
     photo = _phone_photo(tmp_path / "p.png", random_image(30, 20, seed=4), orientation)
     stored = random_trimap(30, 20, seed=4)
-    write(tmp_path / "stored.png", stored)
+    write_image(tmp_path / "stored.png", stored)
     turned = np.asarray(ImageOps.exif_transpose(_with_orientation(stored, orientation)))
     upright_shape = read_input_image(str(photo)).shape[:2]
     assert turned.shape == upright_shape
     np.testing.assert_array_equal(read_input_trimap(str(tmp_path / "stored.png"), str(photo)),
                                   np.where(turned < 85, 0, np.where(turned >= 170, 255, 128)))  # fmt: skip
     if orientation >= 5:  # turned by 90 degrees: a trimap drawn on the photo as shown fits as is
-        write(tmp_path / "shown.png", turned)
+        write_image(tmp_path / "shown.png", turned)
         np.testing.assert_array_equal(
             read_input_trimap(str(tmp_path / "shown.png"), str(photo)),
             np.where(turned < 85, 0, np.where(turned >= 170, 255, 128)),
         )
     # Another size: the message says that the photo is turned, and both of its sizes.
-    write(tmp_path / "other.png", random_trimap(25, 25))
+    write_image(tmp_path / "other.png", random_trimap(25, 25))
     with pytest.raises(ValueError, match=f"EXIF orientation {orientation} turns the stored 20x30"):
         read_input_trimap(str(tmp_path / "other.png"), str(photo))
 
@@ -227,10 +223,10 @@ def _with_orientation(array, orientation):
 
 def test_predict_tool_with_a_turned_photo_and_a_stored_trimap(guided, tmp_path, capsys):
     """The trimap is 20x30 as stored, like the photo; the photo is shown (and matted) 30x20."""
-    predict = load_tool("predict")
+    predict = load_script("tools/predict.py")
     photo = _phone_photo(tmp_path / "photos" / "p.png", random_image(20, 30, seed=5), 6)
     trimap = random_trimap(20, 30, seed=5)
-    write(tmp_path / "trimaps" / "p.png", trimap)
+    write_image(tmp_path / "trimaps" / "p.png", trimap)
     out = tmp_path / "out"
     code = predict.main(["--config-file", guided.config_file, "--input", str(photo), "--output",
                          str(out), "--trimap", str(tmp_path / "trimaps"), "--no-progress",
